@@ -16,7 +16,7 @@ import { boundarySchema } from '../contract/generated/boundary-schema.js';
 import { readYamlStrict, clausePath, type PathSegment, type YamlReadResult } from './yaml-reader.js';
 import { parseDuration, parseSize, sizeMeant, durationMeant, formatSize, formatDuration } from './units.js';
 import type { OciExtras } from './oci/config.js';
-import { isNormalAbsolute, bundleRelativeSegments, isBundleRelativeGrant, isAbsolute, hasControl } from './paths.js';
+import { isNormalAbsolute, bundleRelativeSegments, isBundleRelativeGrant, isAbsolute, hasControl, hasNameTooLong, NAME_MAX } from './paths.js';
 import { nearest } from './distance.js';
 
 export interface ClauseSetting<T> {
@@ -384,6 +384,7 @@ function normalise(m: BoundaryManifest, report: Report): NormalManifest {
     const cwd = p.cwd ?? '/';
     if (hasControl(cwd)) report(['workload', 'process', 'cwd'], 'BV_MANIFEST_PATH', `cwd ${JSON.stringify(cwd)} holds a control character (NUL, newline, …)`);
     else if (!isNormalAbsolute(cwd)) report(['workload', 'process', 'cwd'], 'BV_MANIFEST_PATH', `cwd "${cwd}" must be an absolute, normalised path`);
+    else if (hasNameTooLong(cwd)) report(['workload', 'process', 'cwd'], 'BV_MANIFEST_PATH', `cwd "${cwd}" has a name longer than ${NAME_MAX} bytes, which no Linux filesystem holds (NAME_MAX)`);
     checkArgs(p.args ?? [], ['workload', 'process', 'args'], true, report);
     workload = { kind: 'process', exe: p.exe, args: p.args ?? [], cwd };
   } else {

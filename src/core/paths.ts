@@ -26,6 +26,15 @@ export function isAbsolute(path: string): boolean {
 export const hasControl = (s: string): boolean => /[\u0000-\u001f\u007f]/.test(s);
 
 /** True when an absolute path is already in normal form (no //, ., .., trailing /). */
+/** The longest name one directory entry may have (include/uapi/linux/limits.h). */
+export const NAME_MAX = 255;
+const utf8 = new TextEncoder();
+
+/** Whether some component of a path is longer than any Linux filesystem holds (NAME_MAX bytes). */
+export function hasNameTooLong(path: string): boolean {
+  return path.split('/').some((c) => c.length > NAME_MAX / 4 && utf8.encode(c).length > NAME_MAX);
+}
+
 export function isNormalAbsolute(path: string): boolean {
   return isAbsolute(path) && normalizeAbsolute(path) === path && !hasControl(path);
 }

@@ -174,6 +174,12 @@ describe('the program, its arguments and its working directory', () => {
     expect(i.message).not.toContain('\n');
   });
 
+  it('a cwd with a name longer than NAME_MAX (255 bytes, limits.h) is refused; 255 is fine', () => {
+    const long = 'é'.repeat(128); // 256 bytes in UTF-8, 128 characters
+    expect(only(HEAD + `workload:\n  process: { exe: /usr/bin/true, cwd: /srv/${long} }\n`)).toMatchObject({ code: 'BV_MANIFEST_PATH', clause: 'workload.process.cwd', message: `cwd "/srv/${long}" has a name longer than 255 bytes, which no Linux filesystem holds (NAME_MAX)` });
+    expect(loadManifest(HEAD + `workload:\n  process: { exe: /usr/bin/true, cwd: /srv/${'a'.repeat(255)} }\n`, 'm.yaml').manifest.workload).toMatchObject({ cwd: `/srv/${'a'.repeat(255)}` });
+  });
+
   it('a relative or unnormalised cwd is refused; a control character in it is named', () => {
     expect(only(HEAD + 'workload:\n  process: { exe: /usr/bin/true, cwd: work }\n')).toMatchObject({ code: 'BV_MANIFEST_PATH', clause: 'workload.process.cwd', message: 'cwd "work" must be an absolute, normalised path' });
     expect(only(HEAD + 'workload:\n  process: { exe: /usr/bin/true, cwd: /srv/./x }\n')).toMatchObject({ code: 'BV_MANIFEST_PATH', clause: 'workload.process.cwd' });

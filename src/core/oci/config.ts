@@ -14,7 +14,7 @@
 import type { ClauseVerdict, Refusal, Access } from '../../contract/generated/types.js';
 import type { NormalManifest, NormalGrant, NormalLimits, ClauseSetting } from '../manifest.js';
 import { CAPABILITY_NUMBERS } from '../capability-names.js';
-import { bundleRelativeSegments, isNormalAbsolute } from '../paths.js';
+import { bundleRelativeSegments, isNormalAbsolute, hasNameTooLong, NAME_MAX } from '../paths.js';
 import { wasmHandlerOf, wasmFromOci } from './wasm.js';
 
 /** exec(2)'s argv and envp, paths and mount options are C strings: a NUL byte ends one early, so
@@ -235,8 +235,11 @@ export function translateOciConfig(config: unknown): OciTranslation {
   const args = r.strs(p.args, 'process.args');
   if (p.args !== undefined && args.length === 0) r.refuse('process.args', 'is empty: nothing to run', 'give the program and its arguments', 'BV_OCI_INVALID');
   if (p.commandLine !== undefined) r.refuse('process.commandLine', 'is a Windows field', 'use process.args');
-  const cwd = r.str(p.cwd, 'process.cwd') ?? '/';
-  if (!isNormalAbsolute(cwd)) r.refuse('process.cwd', `"${cwd}" must be an absolute, normalised path`, 'e.g. /', 'BV_OCI_INVALID');
+  // A trailing slash is taken off, as runc takes it (Kubernetes passes a workingDir of /app/ on).
+  const given = r.str(p.cwd, 'process.cwd') ?? '/';
+  const cwd = given.length > 1 && !/\/\/$/.test(given) ? given.replace(/\/$/, '') : given;
+  if (!isNormalAbsolute(cwd)) r.refuse('process.cwd', `"${given}" must be an absolute, normalised path`, 'e.g. /', 'BV_OCI_INVALID');
+  else if (hasNameTooLong(cwd)) r.refuse('process.cwd', `"${given}" has a name longer than ${NAME_MAX} bytes, which no Linux filesystem holds (NAME_MAX)`, 'shorten it', 'BV_OCI_INVALID');
   const envList = r.strs(p.env, 'process.env');
   const env: NormalManifest['env'] = [];
   const seen = new Set<string>();

@@ -39,6 +39,25 @@ function planOf(config: unknown, host = hybridHost()) {
 
 const refusedPaths = (config: unknown): string[] => translateOciConfig(config).manifest.oci.refusals.map((r) => r.clause);
 
+describe('process.cwd', () => {
+  it('a trailing slash is taken off, as runc takes it (Kubernetes passes workingDir: /app/ on); two are still refused', () => {
+    const c = containerd();
+    c.process.cwd = '/app/';
+    expect(translateOciConfig(c).manifest.workload).toMatchObject({ cwd: '/app' });
+    expect(refusedPaths(c)).not.toContain('process.cwd');
+    c.process.cwd = '/app//';
+    expect(refusedPaths(c)).toContain('process.cwd');
+    c.process.cwd = '/';
+    expect(translateOciConfig(c).manifest.workload).toMatchObject({ cwd: '/' });
+  });
+
+  it('a name longer than NAME_MAX (255 bytes) is refused', () => {
+    const c = containerd();
+    c.process.cwd = `/${'x'.repeat(256)}`;
+    expect(translateOciConfig(c).manifest.oci.refusals).toEqual(expect.arrayContaining([expect.objectContaining({ clause: 'process.cwd', code: 'BV_OCI_INVALID' })]));
+  });
+});
+
 describe('OCI config translation', () => {
   it('translates podman\'s default config without a refusal', () => {
     const { manifest: m } = translateOciConfig(podman());
