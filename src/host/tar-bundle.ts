@@ -341,9 +341,10 @@ export function checkTar(file: string, limits: TarLimits = DEFAULT_TAR_LIMITS, a
       return unsafe(archive, first.raw, `is reached through the symlink ${via}`);
     });
   }
+  const devicePaths = new Set(devices.map((d) => d.path));
   for (const { index, raw, type, link } of links) {
     if (worst.index < index) break;
-    const why = type === 'Link' ? hardLinkProblem(link, symlinks) : null;
+    const why = type === 'Link' ? (hardLinkProblem(link, symlinks) ?? (devicePaths.has(normalEntryPath(link) ?? '') ? `hard-links the device node ${normalEntryPath(link)}, which is not written` : null)) : null;
     if (why) found(index, 2, () => unsafe(archive, raw, why));
   }
   if (worst.error) throw worst.error;

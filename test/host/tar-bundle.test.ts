@@ -423,6 +423,8 @@ describe('links inside a rootfs (an image export is full of absolute links)', ()
     });
     refusedTar([{ name: 'boundary.yaml', data: ROOTFS_MANIFEST }, ...image('rootfs'), dev('rootfs/etc/null')], { entry: 'rootfs/etc/null', pattern: /"rootfs\/etc\/null" is a CharacterDevice; only files, directories and links are allowed/ });
     refusedTar([{ name: 'boundary.yaml', data: ROOTFS_MANIFEST }, ...image('rootfs'), dev('dev/null')], { entry: 'dev/null', pattern: /CharacterDevice/ });
+    // A hard link to a node that is not written is refused before anything is.
+    refusedTar([{ name: 'boundary.yaml', data: ROOTFS_MANIFEST }, ...image('rootfs'), dev('rootfs/dev/null'), { name: 'rootfs/etc/hl', type: '1', link: 'rootfs/dev/null' }], { entry: 'rootfs/etc/hl', pattern: /"rootfs\/etc\/hl" hard-links the device node rootfs\/dev\/null, which is not written/ });
     // No rootfs: nowhere is a device's place.
     refusedTar([{ name: 'boundary.yaml', data: MANIFEST }, dev('rootfs/dev/null')], { entry: 'rootfs/dev/null', pattern: /CharacterDevice/ });
   });
