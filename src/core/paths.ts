@@ -32,7 +32,8 @@ const utf8 = new TextEncoder();
 
 /** Whether some component of a path is longer than any Linux filesystem holds (NAME_MAX bytes). */
 export function hasNameTooLong(path: string): boolean {
-  return path.split('/').some((c) => c.length > NAME_MAX / 4 && utf8.encode(c).length > NAME_MAX);
+  // A UTF-16 unit is at most 3 bytes of UTF-8: shorter names need no encoding.
+  return path.split('/').some((c) => c.length * 3 > NAME_MAX && utf8.encode(c).length > NAME_MAX);
 }
 
 export function isNormalAbsolute(path: string): boolean {

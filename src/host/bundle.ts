@@ -204,8 +204,8 @@ export function openBundle(given: string): OpenBundle {
 /**
  * Where an extracted bundle's manifest puts its rootfs: its physical path relative to the bundle,
  * or null when it names none, or one that is not a directory strictly inside the bundle (an OCI
- * config's absolute root.path is a host path; a link to `.` is the bundle itself). The manifest is read and
- * parsed as loading it will, so an invalid one is refused here with the same error.
+ * config's absolute root.path is a host path; a link to `.` is the bundle itself). The manifest
+ * is read and parsed as loading it will, so an invalid one is refused here with the same error.
  */
 function rootfsWithin(dir: string, shown: string): string | null {
   const fd = openDir(dir);

@@ -418,9 +418,8 @@ function captureStream(fd: number, sink: CaptureSink): Promise<StreamFacts> {
   });
 }
 
-/** Whether a child's failure record names its chdir to the working directory (a mount step). */
-/** The failing step is the chdir to the cwd, or the making of a missing one (the last MKDIR,
- * optional, that lowering adds for the cwd in container mode). */
+/** Whether a child's failure record names its working directory: the chdir to it (a mount step),
+ * or the making of a missing one (the optional MKDIR lowering adds for a container's cwd). */
 const atChdir = (mounts: readonly MountStep[], stage: number, item: number): boolean =>
   stage === 3 && (mounts[item]?.op === MOUNT_OP.CHDIR || (mounts[item]?.op === MOUNT_OP.MKDIR && mounts[item]?.aux === AUX.OPTIONAL));
 
