@@ -274,6 +274,9 @@ export function checkTar(file: string, limits: TarLimits = DEFAULT_TAR_LIMITS, a
         if (entries > limits.maxEntries) return fail(new BvisorError('BV_BUNDLE_TAR_TOO_LARGE', `${archive}: more than ${limits.maxEntries} entries`, { hint: 'ship a smaller bundle, or a directory' }));
         bytes += entry.size ?? 0;
         if (bytes > limits.maxBytes) return fail(new BvisorError('BV_BUNDLE_TAR_TOO_LARGE', `${archive}: more than ${limits.maxBytes} bytes when unpacked`, { hint: 'ship a smaller bundle, or a directory' }));
+        // A GNU long name may keep a NUL (the package cuts at one only before any newline): the
+        // kernel would read the name, or a link's text, only up to it, so not what is judged here.
+        if (raw.includes('\0') || (entry.linkpath ?? '').includes('\0')) return fail(unsafe(archive, raw.replace(/\0/g, '\\0'), 'has a NUL byte in its name or link target'));
         if (raw.startsWith('/')) return fail(unsafe(archive, raw, 'has an absolute path'));
         const p = normalEntryPath(raw);
         if (p === null) return fail(unsafe(archive, raw, 'climbs with ..'));

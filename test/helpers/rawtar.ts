@@ -5,8 +5,9 @@ import { gzipSync } from 'node:zlib';
 
 export interface RawEntry {
   name: string;
-  /** '0' file, '1' hard link, '2' symlink, '3' char dev, '4' block dev, '5' dir, '6' fifo */
-  type?: '0' | '1' | '2' | '3' | '4' | '5' | '6';
+  /** '0' file, '1' hard link, '2' symlink, '3' char dev, '4' block dev, '5' dir, '6' fifo; 'L'
+   * and 'K' are GNU long-name and long-link records (their data names the next entry). */
+  type?: '0' | '1' | '2' | '3' | '4' | '5' | '6' | 'L' | 'K';
   link?: string;
   data?: string;
   /** Claimed size, to fake a huge entry without writing it. */
@@ -40,9 +41,10 @@ export function writeTar(path: string, entries: RawEntry[], gzip = false): void 
   const parts: Buffer[] = [];
   for (const e of entries) {
     const data = Buffer.from(e.data ?? '');
-    const size = e.size ?? ((e.type ?? '0') === '0' ? data.length : 0);
+    const carries = ['0', 'L', 'K'].includes(e.type ?? '0');
+    const size = e.size ?? (carries ? data.length : 0);
     parts.push(header(e, size));
-    if ((e.type ?? '0') === '0' && e.size === undefined && data.length) {
+    if (carries && e.size === undefined && data.length) {
       parts.push(data, Buffer.alloc((512 - (data.length % 512)) % 512));
     } else if (e.size !== undefined) {
       parts.push(Buffer.alloc(Math.ceil(e.size / 512) * 512));

@@ -176,6 +176,11 @@ describe('tar bundles', () => {
   });
 
   it('refuses absolute paths', () => refused([{ name: '/tmp/pwned', data: 'x' }], { entry: '/tmp/pwned', pattern: /absolute/ }));
+  it('refuses a NUL in a name or a link target (a GNU long name keeps one after a newline)', () => {
+    // The package drops a name's first NUL and what follows it up to a newline: the second stays.
+    refused([{ name: '././@LongLink', type: 'L', data: 'a\0\n/..\0x' }, link('ignored', 'x')], { entry: 'a\n/..\\0x', pattern: /has a NUL byte in its name or link target/ });
+    refused([{ name: '././@LongLink', type: 'K', data: 'x\0\ny\0z' }, link('l', 'ignored')], { entry: 'l', pattern: /has a NUL byte/ });
+  });
   it('refuses .. in paths', () => refused([{ name: 'a/../../tmp/pwned', data: 'x' }], { entry: 'a/../../tmp/pwned', pattern: /climbs/ }));
   kit('refuses symlinks to absolute targets', () => refused([link('l', '/etc')], { entry: 'l', pattern: /"l" links to an absolute path \(\/etc\)/ }));
   kit('refuses symlinks that climb out', () => refused([{ name: 'a/', type: '5' }, link('a/l', '../../etc')], { entry: 'a/l', pattern: /outside/ }));
