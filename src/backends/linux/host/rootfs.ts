@@ -13,6 +13,7 @@ import { BvisorError } from '../../../contract/errors.js';
 import { shim, O } from '../ffi/shim.js';
 import { identityOf, RESOLVE, S_IFMT, S_IFDIR, S_IFREG, S_IFLNK, S_IFCHR } from './objects.js';
 import { errnoName } from '../../../host/facts.js';
+import { fdPath } from '../../../host/proc-fd.js';
 
 const READ: FsRight[] = ['READ_FILE', 'READ_DIR', 'EXECUTE'];
 const WRITE: FsRight[] = ['WRITE_FILE', 'TRUNCATE', 'REMOVE_DIR', 'REMOVE_FILE', 'MAKE_DIR', 'MAKE_REG', 'MAKE_SOCK', 'MAKE_FIFO', 'MAKE_SYM', 'REFER'];
@@ -50,7 +51,7 @@ export function rootfsRules(rootFd: number, launch: LaunchInputs): Array<{ targe
     const at = dir === '' ? beneathNoLinks(rootFd, '.') : beneathNoLinks(rootFd, dir);
     if (at < 0) return; // vanished, a link, or unreadable: no rule, so nothing is allowed there
     try {
-      entries = readdirSync(`/proc/self/fd/${at}`, { withFileTypes: true });
+      entries = readdirSync(fdPath(at), { withFileTypes: true });
     } catch {
       return;
     } finally {
@@ -139,10 +140,10 @@ export function prepareCwd(rootFd: number, launch: LaunchInputs): void {
   const underMount = (p: string): boolean => mounted.some((t) => under(p, t));
   if (cwd === '/' || underMount(cwd)) return;
   const s = shim();
-  const top = readlinkSync(`/proc/self/fd/${rootFd}`);
+  const top = readlinkSync(fdPath(rootFd));
   /** Where an fd opened in the root is, as a path in the root; null if not in it. */
   const inRoot = (fd: number): string | null => {
-    const at = readlinkSync(`/proc/self/fd/${fd}`);
+    const at = readlinkSync(fdPath(fd));
     return at === top ? '/' : at.startsWith(top + '/') ? at.slice(top.length) : null;
   };
   const open = (rel: string): number => s.bv_openat2(rootFd, rel || '.', O.PATH | O.DIRECTORY, 0, RESOLVE.IN_ROOT | RESOLVE.NO_MAGICLINKS | RESOLVE.NO_XDEV);
@@ -163,7 +164,7 @@ export function prepareCwd(rootFd: number, launch: LaunchInputs): void {
         at = open(prefix);
         if (at >= 0) {
           const got = identityOf(at);
-          if (got.uid !== owner.uid || got.gid !== owner.gid) lchownSync(`/proc/self/fd/${parent}/${name}`, owner.uid, owner.gid);
+          if (got.uid !== owner.uid || got.gid !== owner.gid) lchownSync(fdPath(parent, name), owner.uid, owner.gid);
         }
       }
       if (at < 0) return;

@@ -21,6 +21,12 @@ function withRoot<T>(rootfs: string, fn: (fd: number) => T): T {
   }
 }
 
+/** prepareCwd on `rootfs` for a container whose layout mounts nothing but its root. */
+function prepareIn(rootfs: string, cwd: string): void {
+  const launch = { workload: { cwd }, layout: [{ target: '/', kind: 'root' }] } as unknown as LaunchInputs;
+  withRoot(rootfs, (fd) => prepareCwd(fd, launch));
+}
+
 describe('host-side reads of a rootfs follow none of its links', () => {
   it('a narrowing rule on a rootfs link to a host directory is judged as the link it is, not by the host directory', () => {
     const dir = tempDir('bvisor-rootfs-rules-');
@@ -53,11 +59,10 @@ describe('host-side reads of a rootfs follow none of its links', () => {
     // An absolute link: inside the root it is <rootfs>/inside; followed on the host, <dir>/host.
     symlinkSync(`/inside`, join(rootfs, 'l'));
     symlinkSync(host, join(rootfs, 'inside', 'hostlink'));
-    const launch = (cwd: string): LaunchInputs => ({ workload: { cwd }, layout: [{ target: '/', kind: 'root' }] }) as unknown as LaunchInputs;
-    withRoot(rootfs, (fd) => prepareCwd(fd, launch('/l/a/b')));
+    prepareIn(rootfs, '/l/a/b');
     expect(existsSync(join(rootfs, 'inside/a/b'))).toBe(true);
     // A link to a host path is resolved in the root too: /<dir>/host does not exist there.
-    withRoot(rootfs, (fd) => prepareCwd(fd, launch('/inside/hostlink/c')));
+    prepareIn(rootfs, '/inside/hostlink/c');
     expect(existsSync(join(host, 'c')), 'nothing made on the host').toBe(false);
   });
 
@@ -65,8 +70,7 @@ describe('host-side reads of a rootfs follow none of its links', () => {
     const rootfs = join(tempDir('bvisor-rootfs-own-'), 'rootfs');
     mkdirSync(join(rootfs, 'home'), { recursive: true });
     chownSync(join(rootfs, 'home'), 1000, 1001);
-    const launch = { workload: { cwd: '/home/app/src' }, layout: [{ target: '/', kind: 'root' }] } as unknown as LaunchInputs;
-    withRoot(rootfs, (fd) => prepareCwd(fd, launch));
+    prepareIn(rootfs, '/home/app/src');
     for (const d of ['home/app', 'home/app/src']) expect([statSync(join(rootfs, d)).uid, statSync(join(rootfs, d)).gid], d).toEqual([1000, 1001]);
   });
 
@@ -79,8 +83,7 @@ describe('host-side reads of a rootfs follow none of its links', () => {
     const m = spawnSync('mount', ['--bind', decoy, join(rootfs, 'mnt')], { encoding: 'utf8' });
     expect(m.status, m.stderr).toBe(0);
     try {
-      const launch = { workload: { cwd: '/mnt/made' }, layout: [{ target: '/', kind: 'root' }] } as unknown as LaunchInputs;
-      withRoot(rootfs, (fd) => prepareCwd(fd, launch));
+      prepareIn(rootfs, '/mnt/made');
       expect(existsSync(join(decoy, 'made'))).toBe(false);
     } finally {
       spawnSync('umount', [join(rootfs, 'mnt')]);
