@@ -8,6 +8,7 @@ import type { Plan } from '../contract/generated/types.js';
 import type { NormalManifest } from '../core/manifest.js';
 import type { PlanPaths } from '../core/features.js';
 import { probeHost } from '../host/facts.js';
+import { perRunIds } from '../host/id-claims.js';
 import { BvisorError, withCleanupAsync } from '../contract/errors.js';
 import { runLoaded, admittedLinuxPlan, abortedError, type RunOptions } from './run.js';
 import { secretVar } from '../core/secrets.js';
@@ -168,7 +169,8 @@ export async function runConfined(bundle: string | { manifest: string; dir: stri
   let out: Awaited<ReturnType<typeof runLoaded>>;
   // A bundle directory (an archive is extracted afresh for each run: its plan names that copy);
   // what is not one goes the normal path, which reports it.
-  if (typeof bundle === 'string' && opts.root === null && isDirectory(resolve(bundle))) out = await runCached(bundle, opts);
+  // Not where each run has ids of its own: a plan names its ids, so none is reused.
+  if (typeof bundle === 'string' && opts.root === null && !perRunIds(hostCache) && isDirectory(resolve(bundle))) out = await runCached(bundle, opts);
   else {
     const loaded: LoadedBundle = typeof bundle === 'string' ? loadBundle(bundle) : loadManifestText(bundle.manifest, bundle.dir);
     out = await withCleanupAsync(() => runLoaded(loaded, opts), loaded.bundle.cleanup);

@@ -13,6 +13,7 @@ import { hostnameFor } from '../core/ids.js';
 import { loadBundle, type LoadedBundle } from '../host/bundle.js';
 import { prepareStateRoot } from '../host/state-root.js';
 import { probeHost, errnoName } from '../host/facts.js';
+import { perRunHost } from '../host/id-claims.js';
 import { procRef } from '../host/proc.js';
 import { writeFileAtomic, reserveSpace, type Durability } from '../host/atomic.js';
 import { reserveStartRecord, readHead, type JournalKey } from '../host/journal-store.js';
@@ -173,8 +174,10 @@ export async function createContainer(o: CreateOptions): Promise<ContainerState>
 
 async function createLoaded(o: CreateOptions, loaded: LoadedBundle, dir: string, caller: number): Promise<ContainerState> {
   let quarantine: Quarantine | null = null;
+  // This container's own host ids (where bvisor has a range): held by this process until the
+  // container's state exists, then by the container until delete removes it.
+  const { host, claim } = perRunHost(o.host ?? probeHost());
   try {
-    const host = o.host ?? probeHost();
     // The journal's head before this run's id exists anywhere (its quarantine below is the first
     // place): every entry of the run (a recovery of gc's included) comes later, so list reads
     // back to here at most for a container that never started. A head that cannot be read fails
@@ -228,6 +231,7 @@ async function createLoaded(o: CreateOptions, loaded: LoadedBundle, dir: string,
         // The read-write grants before anything runs: the report's delta is taken from it.
         if (plan.launch) writeRecord('fsdelta.json', snapshotToJson(snapshotGrants(plan.launch)));
         writeState(dir, state);
+        claim?.hold({ container: { dir, runId: state.runId } });
         fault('create:after-state');
         reserveStartRecord(dir);
         reserveSpace(join(dir, STATE_RESERVE), stateReserveBytes(state), "the container's running state");
@@ -327,6 +331,9 @@ async function createLoaded(o: CreateOptions, loaded: LoadedBundle, dir: string,
     // No container, so no report will ever list the quarantine: it goes too.
     removeQuarantine(quarantine);
     throw e;
+  } finally {
+    // The container holds it from here, or (nothing made) nobody does.
+    claim?.release();
   }
 }
 

@@ -11,6 +11,7 @@ import type { Denial, HostFacts } from '../contract/generated/types.js';
 import { BvisorError, withCleanupAsync } from '../contract/errors.js';
 import { hostRootLinks, loadBundle, loadManifestText, type LoadedBundle } from '../host/bundle.js';
 import { probeHost } from '../host/facts.js';
+import { perRunHost } from '../host/id-claims.js';
 import { hostLookup } from '../host/lookup.js';
 import { loadManifest } from '../core/manifest.js';
 import { propose, type KeptGrant, type Proposal } from '../core/learn.js';
@@ -126,17 +127,17 @@ async function learnLoaded(b: LoadedBundle, o: LearnOptions): Promise<LearnOutco
   // ---- the observed run ----
   const exe = b.paths.exe?.path ?? m.workload.exe;
   const lb = loadManifestText(learningManifest(original, kept, { ...o, exe, cwd: m.workload.cwd }), b.bundle.dir, 'boundary.learn.yaml');
-  const plan = admittedLinuxPlan(lb, host, { cgroupParent: o.cgroupParent, root: null }, 'run');
-  const r = await launchLinux({
-    plan,
-    host,
-    runName: `learn-${randomUUID().slice(0, 8)}`,
-    hostname: 'bvisor',
-    secret: secretFromEnv(o.secretEnv),
-    capture: { stdout: relay('stdout', plan.launch!.outputBytes, o.relay), stderr: relay('stderr', plan.launch!.outputBytes, o.relay) },
-    dieWithParent: true,
-    observe: LEARN_OBSERVE,
-  });
+  // The learning run's own host ids (where bvisor has a range), as any run's.
+  const own = perRunHost(host);
+  let r: Awaited<ReturnType<typeof launchLinux>>;
+  let plan: ReturnType<typeof admittedLinuxPlan>;
+  try {
+    plan = admittedLinuxPlan(lb, own.host, { cgroupParent: o.cgroupParent, root: null }, 'run');
+    const capture = { stdout: relay('stdout', plan.launch!.outputBytes, o.relay), stderr: relay('stderr', plan.launch!.outputBytes, o.relay) };
+    r = await launchLinux({ plan, host: own.host, runName: `learn-${randomUUID().slice(0, 8)}`, hostname: 'bvisor', secret: secretFromEnv(o.secretEnv), capture, dieWithParent: true, observe: LEARN_OBSERVE });
+  } finally {
+    own.claim?.release();
+  }
   const sd = r.seccompDenials;
   if (!sd || !sd.source.observed) {
     throw new BvisorError('BV_LEARN_NOT_OBSERVED', `the learning run could not be observed: ${sd?.source.notObserved ?? 'no seccomp listener'}`, { hint: 'learn needs seccomp user notification (Linux ≥ 5.0) and the errno syscall policy' });

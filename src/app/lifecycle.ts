@@ -36,6 +36,7 @@ import { attributeSignals, parseSignalsSent, withSignalSent, type SentBy, type S
 import { removeKeptBundle } from '../host/extracted.js';
 import { writeIntoRoot, isRootFault, isRootOutOfRoom, checkStateRoot } from '../host/state-root.js';
 import { probeHost, errnoName } from '../host/facts.js';
+import { releaseUnheld } from '../host/id-claims.js';
 import { sha256Hex, sha256File } from '../host/hash.js';
 import { startTime, alive, procState, parentOf } from '../host/proc.js';
 import { writeFileAtomic, writeFileOverReservation, type Durability } from '../host/atomic.js';
@@ -1106,7 +1107,11 @@ function finish(root: string, id: string, dir: string, s: ContainerState, d: Der
   }
   fault('delete:after-seal');
   if (s.keptBundle) removeKeptBundle(s.keptBundle, { stateDir: dir, runId: s.runId });
+  // The host uid its workload ran as: a claim on it (per-run ids) is let go once nothing holds it.
+  // Read while the plan is there; a plan that is not the container's names no claim of its.
+  const uid = intactPlan(dir, s)?.launch?.identity.uid ?? null;
   removeDir(dir);
+  if (uid !== null) releaseUnheld(uid);
   if (lost) throw new BvisorError(lost.code, `container ${id} was removed (delete -f), but its report could not be sealed and journaled: ${lost.message}`, { hint: planRefused(lost) ? 'the container is gone, without a report' : 'free space in the state root; the container is gone' });
   return report;
 }

@@ -4,6 +4,7 @@
 import type { Plan } from '../contract/generated/types.js';
 import { loadBundle } from '../host/bundle.js';
 import { probeHost } from '../host/facts.js';
+import { perRunIds } from '../host/id-claims.js';
 import { everyHostRefused, planLoaded, refusalIssues, refusedHeadline, reservedPaths, type PlanOptions } from './run.js';
 import { planOwnProcesses } from './wasm.js';
 import { backendOf } from '../core/features.js';
@@ -64,7 +65,10 @@ export function planBundle(arg: string, opts: PlanOptions): PlanResult {
   return withCleanup(() => {
     // As run and create refuse it (a plan has no --outputs-to to replace it with).
     refuseBundleHostDestination(loaded.manifest);
-    const host = probeHost();
+    const probed = probeHost();
+    // Where each launch takes ids of its own, this plan cannot know which: it shows the range's
+    // first, and says so (a run's or a container's plan names its own).
+    const host = perRunIds(probed) ? { ...probed, mapping: { ...probed.mapping, source: `${probed.mapping.source}: the range's first; each launch takes an id of its own from the range` } } : probed;
     const reserved = reservedPaths(opts.root);
     const plan = planLoaded(loaded, host, opts, reserved);
     let ownProcesses: BvisorError | null = null;

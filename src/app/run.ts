@@ -8,6 +8,7 @@ import type { HostFacts, Plan, ReportBody, SealedReport } from '../contract/gene
 import { BvisorError, undone, withCleanupAsync, type Issue } from '../contract/errors.js';
 import { loadBundle, type LoadedBundle } from '../host/bundle.js';
 import { probeHost } from '../host/facts.js';
+import { perRunHost, perRunIds } from '../host/id-claims.js';
 import { sha256Hex, streamHoldsSecret } from '../host/hash.js';
 import { plan as runPlanner } from '../core/planner.js';
 import { sealReport } from '../core/report.js';
@@ -215,10 +216,23 @@ export function admittedLinuxPlan(b: LoadedBundle, host: HostFacts, o: PlanOptio
 export async function runLoaded(b: LoadedBundle, opts: RunOptions): Promise<RunOutcome> {
   if (opts.id !== null) checkedId(opts.id);
   if (opts.keep && (opts.id === null || opts.root === null)) throw new BvisorError('BV_USAGE', 'keep needs an id and a state root: the kept entry is named by its id under the root; nothing was run', { hint: 'pass id and root (bvisor run always has both)' });
+  if (opts.signal?.aborted) throw abortedError(opts.signal);
+  const probed = opts.host ?? probeHost();
+  // A plan made beforehand names the ids it was made with: only where every launch shares them.
+  if (opts.plan && perRunIds(probed)) throw new BvisorError('BV_INTERNAL', 'a plan made before its run was given ids of its own');
+  // This run's own host ids (where bvisor has a range), held until its workload is gone: this
+  // process holds the claim while it runs, waits for and tears down the workload.
+  const { host, claim } = opts.plan ? { host: probed, claim: null } : perRunHost(probed);
+  try {
+    return await runAs(b, opts, host);
+  } finally {
+    claim?.release();
+  }
+}
+
+async function runAs(b: LoadedBundle, opts: RunOptions, host: HostFacts): Promise<RunOutcome> {
   const signal = opts.signal ?? null;
-  if (signal?.aborted) throw abortedError(signal);
   const createdAt = new Date();
-  const host = opts.host ?? probeHost();
   const runId = randomUUID();
   // outputs: the quarantine exists before planning, so the plan names it (and checks it).
   if (b.manifest.outputs && opts.root === null) throw new BvisorError('BV_USAGE', 'outputs need a state root (the quarantine and its report live there); nothing was run', { hint: 'pass a root (bvisor run always has one; the API: root)' });

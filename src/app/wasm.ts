@@ -29,6 +29,7 @@ import { cpuFlagsLine, errnoName } from '../host/facts.js';
 import { openPlanned } from '../backends/linux/host/objects.js';
 import { hostRootLinks, idmappable as canIdmap } from '../host/bundle.js';
 import { resolveHostPath, resolvePlanned } from '../host/host-paths.js';
+import { perRunHost } from '../host/id-claims.js';
 import { relaySink, type RunRelay } from './relay.js';
 import { jobPipes } from './job-pipes.js';
 import { delay, longTimeout, type LongTimer, type Stop } from '../host/timers.js';
@@ -455,7 +456,7 @@ export async function runWasm(b: LoadedBundle, plan: Plan, host: HostFacts, o0: 
     // The run began when the job was handed over, not when the (possibly spare) runner started.
     result.runMs = runMs;
     result.startedAt = new Date(t0);
-    if (spareOk && generation === spareGeneration && !spares.has(key)) spares.set(key, launchRunner(b.manifest, caps, host, o, L.outputBytes, preopens));
+    if (spareOk && generation === spareGeneration && !spares.has(key)) spares.set(key, spareRunner(b.manifest, caps, host, o, L.outputBytes, preopens));
     return { result, outcome, runnerPlan: runner.plan, maxPages, tableEntries, cache, spare: taken !== undefined, seed };
   } finally {
     timer?.clear();
@@ -493,6 +494,25 @@ export async function closeSpares(): Promise<void> {
     r.jobSock.destroy();
     await r.done.catch(() => undefined);
     r.close();
+  }
+}
+
+/**
+ * A runner started ahead of its run. It serves a later run, not this one, so it does not run as
+ * this run's ids: where bvisor has a range it claims its own, held by this process until the
+ * runner has ended (and the run that takes it then runs under the spare's ids, its runner plan
+ * says so).
+ */
+function spareRunner(...a: Parameters<typeof launchRunner>): Runner {
+  const [m, caps, host, o, cap, preopens] = a;
+  const own = perRunHost(host);
+  try {
+    const r = launchRunner(m, caps, own.host, o, cap, preopens);
+    void r.done.finally(() => own.claim?.release()).catch(() => undefined);
+    return r;
+  } catch (e) {
+    own.claim?.release();
+    throw e;
   }
 }
 

@@ -57,6 +57,7 @@ export const ERROR_CODES = {
   BV_CGROUP_SETUP: { exit: EXIT.setup, summary: 'a cgroup could not be created, limited, joined or read' },
   BV_LAUNCH_UNSUPPORTED: { exit: EXIT.setup, summary: 'the plan names a mechanism this build of the launcher does not implement' },
   BV_LAUNCH_RENDEZVOUS: { exit: EXIT.setup, summary: 'the parent could not prepare the child (uid/gid maps, cgroups); the workload never ran' },
+  BV_IDS_EXHAUSTED: { exit: EXIT.setup, summary: 'every id of bvisor\'s range in /etc/subuid and /etc/subgid is held by a live run or container (per-run ids); nothing ran' },
   BV_LAUNCH_FAILED: { exit: EXIT.setup, summary: 'the child failed at a named setup stage before exec; the workload never ran' },
   BV_WASM_REFUSED: { exit: EXIT.invalid, summary: 'the wasm module is not one bvisor runs: invalid (the engine\'s validation or the rewriter\'s bounds checks), not a WASI command (_start, memory, WASI imports of the right types), a proposal or import bvisor does not run, tables and memory whose minimum exceeds limits.memory, or a module whose instrumenting needs more memory, heap or time than the rewriter may use (2 GiB, 1 GiB, 60 s) or grows past what V8 compiles' },
   BV_WASM_RUNNER: { exit: EXIT.runtime, summary: 'the wasm runner ended without reporting an outcome' },

@@ -301,15 +301,15 @@ function writeShape(ctx: FeatureCtx, g: NormalGrant, fact: PathFact): { idmap: {
     return missing('linux:mount(bind,rw)', 'enforced', 'BV_PLAN_WRITE_OWNER', `${g.path} is owned by ${id} (root) and lies outside the bundle and the engines' container storage, so bvisor will not let the container write it as its owner`, `bind it read-only, or, if it is an engine's own storage, name that directory in BVISOR_OCI_STORAGE (colon-separated)`);
   }
   if (fact.uid === 0 || fact.gid === 0) {
-    return missing('linux:mount(bind,rw)', 'enforced', 'BV_PLAN_WRITE_OWNER', `${g.path} is owned by ${id} (root); the workload runs as ${me.uid}:${me.gid} and bvisor never lets it create files as root`, `make the directory belong to the user who should own the outputs (chown USER ${fact.path}), or to ${me.uid}, or make it world-writable (chmod 1777)`);
+    return missing('linux:mount(bind,rw)', 'enforced', 'BV_PLAN_WRITE_OWNER', `${g.path} is owned by ${id} (root); the workload runs as ${me.uid}:${me.gid} and bvisor never lets it create files as root`, `make the directory belong to the user who should own the outputs (chown USER ${fact.path})${me.range ? '' : `, or to ${me.uid}`}, or make it world-writable (chmod 1777)`);
   }
   // An idmapped mount makes the workload the owner and a member of the group on that mount: a
   // system user or group (shadow, disk, docker…) is a privilege no workload gets, even there.
   if ((fact.uid ?? 0) < FIRST_REGULAR_ID || (fact.gid ?? 0) < FIRST_REGULAR_ID) {
-    return missing('linux:mount(bind,rw,idmap)', 'enforced', 'BV_PLAN_WRITE_OWNER', `${g.path} is owned by ${id}, a system user or group (below ${FIRST_REGULAR_ID}); bvisor bridges only a regular user's directory with an idmapped mount`, `chown USER:GROUP ${fact.path} to a regular user and group (≥ ${FIRST_REGULAR_ID}), chown ${me.uid}:${me.gid} it, or chmod 1777 it`);
+    return missing('linux:mount(bind,rw,idmap)', 'enforced', 'BV_PLAN_WRITE_OWNER', `${g.path} is owned by ${id}, a system user or group (below ${FIRST_REGULAR_ID}); bvisor bridges only a regular user's directory with an idmapped mount`, `chown USER:GROUP ${fact.path} to a regular user and group (≥ ${FIRST_REGULAR_ID}), ${me.range ? '' : `chown ${me.uid}:${me.gid} it, `}or chmod 1777 it`);
   }
   if (!fact.idmap) {
-    return missing('linux:mount(bind,rw,idmap)', 'enforced', 'BV_PLAN_WRITE_OWNER', `${g.path} is owned by ${id}, the workload runs as ${me.uid}:${me.gid}, and this filesystem does not support idmapped mounts to bridge them`, `chown ${me.uid}:${me.gid} ${fact.path} (or chmod 1777), or use a filesystem with idmapped mounts (ext4, xfs, btrfs; tmpfs on Linux ≥ 6.3)`);
+    return missing('linux:mount(bind,rw,idmap)', 'enforced', 'BV_PLAN_WRITE_OWNER', `${g.path} is owned by ${id}, the workload runs as ${me.uid}:${me.gid}, and this filesystem does not support idmapped mounts to bridge them`, `${me.range ? `chmod 1777 ${fact.path}` : `chown ${me.uid}:${me.gid} ${fact.path} (or chmod 1777)`}, or use a filesystem with idmapped mounts (ext4, xfs, btrfs; tmpfs on Linux ≥ 6.3)`);
   }
   return { idmap: { uid: fact.uid!, gid: fact.gid! } };
 }

@@ -493,7 +493,7 @@ function launchInputs(input: PlanInput, backend: Backend, ctx: FeatureCtx, claus
     // (kill(0, …)). Abstract unix sockets: without a network namespace (network ports).
     scope: backend === 'linux' && host.landlock.abi < 6 ? [] : [...(m.isolate.value.signals || (backend === 'linux' && (!namespaces.includes('pid') || m.stdio.stdin === 'inherit')) ? (['signal'] as const) : []), ...(m.isolate.value.abstractUnix || (backend === 'linux' && m.network.value.mode === 'ports') ? (['abstract-unix-socket'] as const) : [])],
     // The workload's root is host id `identity`, never 0 (rootless: the caller itself).
-    identity: { ...host.mapping },
+    identity: { uid: host.mapping.uid, gid: host.mapping.gid, source: host.mapping.source },
     outputs: m.outputs ? outputsLaunch(m) : null,
     oci: m.oci ? { netns: m.oci.netnsPath && paths.netns ? { path: paths.netns.path, ...ids(paths.netns) } : null, hooks: Object.fromEntries((['prestart', 'createRuntime', 'poststart', 'poststop'] as const).filter((k) => m.oci!.hooks[k]?.length).map((k) => [k, m.oci!.hooks[k]!])), rootRules: m.oci.narrowFs ? m.oci.narrowFs.map((n) => ({ clause: n.clause, target: n.path, rights: rightsFor(n.access, 'directory', n.path).filter((r) => FS_RIGHTS[r].abi <= host.landlock.abi) })) : null, hostname: m.oci.hostname, seccomp: m.oci.seccomp as OciLaunch['seccomp'], cgroupLeaf: m.oci.cgroupsPath?.leaf ?? null, oomScoreAdj: m.oci.oomScoreAdj, umask: m.oci.umask, terminal: m.oci.terminal, engine: true } : null,
   };

@@ -243,29 +243,44 @@ export function parseLimits(text: string): Record<string, Rlimit> {
 // ---------------------------------------------------------------------------------------------
 // the workload's host identity
 
-/** The first subordinate id of `user` in an /etc/subuid-style text ("name:start:count"). */
-export function subId(text: string | null, user: string): number | null {
+/** The first subordinate range of `user` in an /etc/subuid-style text ("name:start:count"). */
+export function subRange(text: string | null, user: string): { start: number; count: number } | null {
   for (const line of (text ?? '').split('\n')) {
     const [name, start, count] = line.trim().split(':');
-    if (name === user && /^\d+$/.test(start ?? '') && Number(count) > 0) return Number(start);
+    if (name === user && /^\d+$/.test(start ?? '') && /^\d+$/.test(count ?? '') && Number(count) > 0) return { start: Number(start), count: Number(count) };
   }
   return null;
 }
+
+/** The first subordinate id of `user` in an /etc/subuid-style text ("name:start:count"). */
+export function subId(text: string | null, user: string): number | null {
+  return subRange(text, user)?.start ?? null;
+}
+
+/** Host ids above this are not ids (the kernel's (uid_t)-1 and beyond): a range reaching past it
+ * is cut there. */
+const MAX_ID = 0xfffffffe;
 
 /**
  * Whom a launch maps the workload's root to. As root: the `bvisor` range of /etc/subuid and
  * /etc/subgid when the administrator gave bvisor one (as podman's `containers` user), else the
  * kernel's overflow ids ("nobody"). Never 0: a mapping to host root is refused outright. Without
  * root: the caller's own ids (a user namespace cannot map anything else).
+ *
+ * With a range, `uid`/`gid` are its first ids (what `bvisor plan` shows) and `range` says how many
+ * there are: each launch then takes an id of its own from it (host/id-claims.ts, perRunHost).
  */
 export function probeMapping(euid: number, egid: number): HostFacts['mapping'] {
-  if (euid !== 0) return { uid: euid, gid: egid, source: 'the caller (rootless)' };
-  const su = subId(readText('/etc/subuid'), 'bvisor');
-  const sg = subId(readText('/etc/subgid'), 'bvisor');
-  if (su !== null && sg !== null && su > 0 && sg > 0) return { uid: su, gid: sg, source: '/etc/subuid and /etc/subgid (bvisor)' };
+  if (euid !== 0) return { uid: euid, gid: egid, source: 'the caller (rootless)', range: null };
+  const su = subRange(readText('/etc/subuid'), 'bvisor');
+  const sg = subRange(readText('/etc/subgid'), 'bvisor');
+  if (su !== null && sg !== null && su.start > 0 && sg.start > 0 && su.start <= MAX_ID && sg.start <= MAX_ID) {
+    const count = Math.min(su.count, sg.count, MAX_ID - su.start + 1, MAX_ID - sg.start + 1);
+    return { uid: su.start, gid: sg.start, source: '/etc/subuid and /etc/subgid (bvisor)', range: { uid: su.start, gid: sg.start, count } };
+  }
   const ou = readInt('/proc/sys/kernel/overflowuid') ?? 65534;
   const og = readInt('/proc/sys/kernel/overflowgid') ?? 65534;
-  return { uid: ou > 0 ? ou : 65534, gid: og > 0 ? og : 65534, source: 'overflow ids (/proc/sys/kernel/overflowuid, overflowgid)' };
+  return { uid: ou > 0 ? ou : 65534, gid: og > 0 ? og : 65534, source: 'overflow ids (/proc/sys/kernel/overflowuid, overflowgid)', range: null };
 }
 
 export function probeHost(): HostFacts {

@@ -3,7 +3,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync, existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { probeHost, probeCgroups, parseMountinfo, capNames, subId, probeMapping } from '../../src/host/facts.js';
+import { probeHost, probeCgroups, parseMountinfo, capNames, subId, subRange, probeMapping } from '../../src/host/facts.js';
 import { validateHostFacts } from '../../src/contract/generated/validators.js';
 import { skipOrFail } from '../helpers/require.js';
 
@@ -104,17 +104,22 @@ describe('cgroup layout parsing (pure)', () => {
 describe('the workload identity', () => {
   it('reads a bvisor range from /etc/subuid-style text, never a zero or malformed one', () => {
     expect(subId('root:100000:65536\nbvisor:231072:65536\n', 'bvisor')).toBe(231072);
+    expect(subRange('root:100000:65536\nbvisor:231072:65536\n', 'bvisor')).toEqual({ start: 231072, count: 65536 });
     expect(subId('bvisor:0:0\n', 'bvisor')).toBeNull();
     expect(subId('bvisor:x:10\n', 'bvisor')).toBeNull();
+    expect(subRange('bvisor:10:x\n', 'bvisor')).toBeNull();
+    expect(subRange('bvisor:10:-3\n', 'bvisor')).toBeNull();
     expect(subId(null, 'bvisor')).toBeNull();
   });
 
-  it('as root, defaults to the kernel overflow ids; rootless, is the caller', () => {
+  it('as root, defaults to the kernel overflow ids, with no range; rootless, is the caller', () => {
     const host = probeHost();
-    if (host.identity.euid === 0 && !existsSync('/etc/subuid')) {
+    const text = existsSync('/etc/subuid') ? readFileSync('/etc/subuid', 'utf8') : null;
+    if (host.identity.euid === 0 && subRange(text, 'bvisor') === null) {
+      expect(host.mapping.range ?? null).toBeNull();
       expect(host.mapping).toMatchObject({ uid: Number(readFileSync('/proc/sys/kernel/overflowuid', 'utf8')), gid: Number(readFileSync('/proc/sys/kernel/overflowgid', 'utf8')) });
       expect(host.mapping.uid).not.toBe(0);
     }
-    expect(probeMapping(1234, 5678)).toEqual({ uid: 1234, gid: 5678, source: 'the caller (rootless)' });
+    expect(probeMapping(1234, 5678)).toEqual({ uid: 1234, gid: 5678, source: 'the caller (rootless)', range: null });
   });
 });

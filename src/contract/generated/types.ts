@@ -593,12 +593,20 @@ export interface HostFacts {
   };
   cgroup: CgroupFacts;
   /**
-   * The host ids a launch maps the workload's root to: as root, the first id of the `bvisor` entry in /etc/subuid and /etc/subgid, else the kernel's overflow ids (/proc/sys/kernel/overflowuid, overflowgid); without root, the caller's own ids.
+   * The host ids a launch maps the workload's root to: as root, an id of the `bvisor` range of /etc/subuid and /etc/subgid (see range), else the kernel's overflow ids (/proc/sys/kernel/overflowuid, overflowgid); without root, the caller's own ids.
    */
   mapping: {
     uid: number;
     gid: number;
     source: string;
+    /**
+     * As root with a `bvisor` entry in /etc/subuid and /etc/subgid: its first ids and how many (the smaller count of the two). Each launch then maps its workload to an id of its own from the range, held until the run ends or the container is deleted (uid, gid above are then that launch's). Absent or null: every launch shares uid and gid.
+     */
+    range?: null | {
+      uid: number;
+      gid: number;
+      count: number;
+    };
   };
   identity: {
     uid: number;

@@ -1608,7 +1608,7 @@ vErrors.push(err48);
 errors++;
 }
 for(const key5 in data19){
-if(!(((key5 === "uid") || (key5 === "gid")) || (key5 === "source"))){
+if(!((((key5 === "uid") || (key5 === "gid")) || (key5 === "source")) || (key5 === "range"))){
 const err49 = {instancePath:instancePath+"/mapping",schemaPath:"#/properties/mapping/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key5},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err49];
@@ -1681,9 +1681,13 @@ vErrors.push(err54);
 errors++;
 }
 }
-}
-else {
-const err55 = {instancePath:instancePath+"/mapping",schemaPath:"#/properties/mapping/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data19.range !== undefined){
+let data23 = data19.range;
+const _errs52 = errors;
+let valid8 = false;
+const _errs53 = errors;
+if(data23 !== null){
+const err55 = {instancePath:instancePath+"/mapping/range",schemaPath:"#/properties/mapping/properties/range/anyOf/0/type",keyword:"type",params:{type: "null"},message:"must be null"};
 if(vErrors === null){
 vErrors = [err55];
 }
@@ -1692,12 +1696,12 @@ vErrors.push(err55);
 }
 errors++;
 }
-}
-if(data.identity !== undefined){
-let data23 = data.identity;
+var _valid0 = _errs53 === errors;
+valid8 = valid8 || _valid0;
+const _errs55 = errors;
 if(data23 && typeof data23 == "object" && !Array.isArray(data23)){
 if(data23.uid === undefined){
-const err56 = {instancePath:instancePath+"/identity",schemaPath:"#/properties/identity/required",keyword:"required",params:{missingProperty: "uid"},message:"must have required property '"+"uid"+"'"};
+const err56 = {instancePath:instancePath+"/mapping/range",schemaPath:"#/properties/mapping/properties/range/anyOf/1/required",keyword:"required",params:{missingProperty: "uid"},message:"must have required property '"+"uid"+"'"};
 if(vErrors === null){
 vErrors = [err56];
 }
@@ -1707,7 +1711,7 @@ vErrors.push(err56);
 errors++;
 }
 if(data23.gid === undefined){
-const err57 = {instancePath:instancePath+"/identity",schemaPath:"#/properties/identity/required",keyword:"required",params:{missingProperty: "gid"},message:"must have required property '"+"gid"+"'"};
+const err57 = {instancePath:instancePath+"/mapping/range",schemaPath:"#/properties/mapping/properties/range/anyOf/1/required",keyword:"required",params:{missingProperty: "gid"},message:"must have required property '"+"gid"+"'"};
 if(vErrors === null){
 vErrors = [err57];
 }
@@ -1716,8 +1720,8 @@ vErrors.push(err57);
 }
 errors++;
 }
-if(data23.euid === undefined){
-const err58 = {instancePath:instancePath+"/identity",schemaPath:"#/properties/identity/required",keyword:"required",params:{missingProperty: "euid"},message:"must have required property '"+"euid"+"'"};
+if(data23.count === undefined){
+const err58 = {instancePath:instancePath+"/mapping/range",schemaPath:"#/properties/mapping/properties/range/anyOf/1/required",keyword:"required",params:{missingProperty: "count"},message:"must have required property '"+"count"+"'"};
 if(vErrors === null){
 vErrors = [err58];
 }
@@ -1726,8 +1730,9 @@ vErrors.push(err58);
 }
 errors++;
 }
-if(data23.egid === undefined){
-const err59 = {instancePath:instancePath+"/identity",schemaPath:"#/properties/identity/required",keyword:"required",params:{missingProperty: "egid"},message:"must have required property '"+"egid"+"'"};
+for(const key6 in data23){
+if(!(((key6 === "uid") || (key6 === "gid")) || (key6 === "count"))){
+const err59 = {instancePath:instancePath+"/mapping/range",schemaPath:"#/properties/mapping/properties/range/anyOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key6},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err59];
 }
@@ -1736,9 +1741,11 @@ vErrors.push(err59);
 }
 errors++;
 }
-for(const key6 in data23){
-if(!((((key6 === "uid") || (key6 === "gid")) || (key6 === "euid")) || (key6 === "egid"))){
-const err60 = {instancePath:instancePath+"/identity",schemaPath:"#/properties/identity/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key6},message:"must NOT have additional properties"};
+}
+if(data23.uid !== undefined){
+let data24 = data23.uid;
+if(!(((typeof data24 == "number") && (!(data24 % 1) && !isNaN(data24))) && (isFinite(data24)))){
+const err60 = {instancePath:instancePath+"/mapping/range/uid",schemaPath:"#/properties/mapping/properties/range/anyOf/1/properties/uid/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err60];
 }
@@ -1747,11 +1754,9 @@ vErrors.push(err60);
 }
 errors++;
 }
-}
-if(data23.uid !== undefined){
-let data24 = data23.uid;
-if(!(((typeof data24 == "number") && (!(data24 % 1) && !isNaN(data24))) && (isFinite(data24)))){
-const err61 = {instancePath:instancePath+"/identity/uid",schemaPath:"#/properties/identity/properties/uid/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if((typeof data24 == "number") && (isFinite(data24))){
+if(data24 < 1 || isNaN(data24)){
+const err61 = {instancePath:instancePath+"/mapping/range/uid",schemaPath:"#/properties/mapping/properties/range/anyOf/1/properties/uid/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err61];
 }
@@ -1761,10 +1766,11 @@ vErrors.push(err61);
 errors++;
 }
 }
+}
 if(data23.gid !== undefined){
 let data25 = data23.gid;
 if(!(((typeof data25 == "number") && (!(data25 % 1) && !isNaN(data25))) && (isFinite(data25)))){
-const err62 = {instancePath:instancePath+"/identity/gid",schemaPath:"#/properties/identity/properties/gid/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+const err62 = {instancePath:instancePath+"/mapping/range/gid",schemaPath:"#/properties/mapping/properties/range/anyOf/1/properties/gid/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err62];
 }
@@ -1773,11 +1779,9 @@ vErrors.push(err62);
 }
 errors++;
 }
-}
-if(data23.euid !== undefined){
-let data26 = data23.euid;
-if(!(((typeof data26 == "number") && (!(data26 % 1) && !isNaN(data26))) && (isFinite(data26)))){
-const err63 = {instancePath:instancePath+"/identity/euid",schemaPath:"#/properties/identity/properties/euid/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if((typeof data25 == "number") && (isFinite(data25))){
+if(data25 < 1 || isNaN(data25)){
+const err63 = {instancePath:instancePath+"/mapping/range/gid",schemaPath:"#/properties/mapping/properties/range/anyOf/1/properties/gid/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err63];
 }
@@ -1787,10 +1791,11 @@ vErrors.push(err63);
 errors++;
 }
 }
-if(data23.egid !== undefined){
-let data27 = data23.egid;
-if(!(((typeof data27 == "number") && (!(data27 % 1) && !isNaN(data27))) && (isFinite(data27)))){
-const err64 = {instancePath:instancePath+"/identity/egid",schemaPath:"#/properties/identity/properties/egid/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+}
+if(data23.count !== undefined){
+let data26 = data23.count;
+if(!(((typeof data26 == "number") && (!(data26 % 1) && !isNaN(data26))) && (isFinite(data26)))){
+const err64 = {instancePath:instancePath+"/mapping/range/count",schemaPath:"#/properties/mapping/properties/range/anyOf/1/properties/count/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err64];
 }
@@ -1799,10 +1804,9 @@ vErrors.push(err64);
 }
 errors++;
 }
-}
-}
-else {
-const err65 = {instancePath:instancePath+"/identity",schemaPath:"#/properties/identity/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if((typeof data26 == "number") && (isFinite(data26))){
+if(data26 < 1 || isNaN(data26)){
+const err65 = {instancePath:instancePath+"/mapping/range/count",schemaPath:"#/properties/mapping/properties/range/anyOf/1/properties/count/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err65];
 }
@@ -1812,11 +1816,10 @@ vErrors.push(err65);
 errors++;
 }
 }
-if(data.capabilities !== undefined){
-let data28 = data.capabilities;
-if(data28 && typeof data28 == "object" && !Array.isArray(data28)){
-if(data28.effective === undefined){
-const err66 = {instancePath:instancePath+"/capabilities",schemaPath:"#/properties/capabilities/required",keyword:"required",params:{missingProperty: "effective"},message:"must have required property '"+"effective"+"'"};
+}
+}
+else {
+const err66 = {instancePath:instancePath+"/mapping/range",schemaPath:"#/properties/mapping/properties/range/anyOf/1/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err66];
 }
@@ -1825,8 +1828,10 @@ vErrors.push(err66);
 }
 errors++;
 }
-if(data28.names === undefined){
-const err67 = {instancePath:instancePath+"/capabilities",schemaPath:"#/properties/capabilities/required",keyword:"required",params:{missingProperty: "names"},message:"must have required property '"+"names"+"'"};
+var _valid0 = _errs55 === errors;
+valid8 = valid8 || _valid0;
+if(!valid8){
+const err67 = {instancePath:instancePath+"/mapping/range",schemaPath:"#/properties/mapping/properties/range/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err67];
 }
@@ -1835,9 +1840,21 @@ vErrors.push(err67);
 }
 errors++;
 }
-for(const key7 in data28){
-if(!((key7 === "effective") || (key7 === "names"))){
-const err68 = {instancePath:instancePath+"/capabilities",schemaPath:"#/properties/capabilities/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key7},message:"must NOT have additional properties"};
+else {
+errors = _errs52;
+if(vErrors !== null){
+if(_errs52){
+vErrors.length = _errs52;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+}
+else {
+const err68 = {instancePath:instancePath+"/mapping",schemaPath:"#/properties/mapping/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err68];
 }
@@ -1847,11 +1864,11 @@ vErrors.push(err68);
 errors++;
 }
 }
-if(data28.effective !== undefined){
-let data29 = data28.effective;
-if(typeof data29 === "string"){
-if(!pattern12.test(data29)){
-const err69 = {instancePath:instancePath+"/capabilities/effective",schemaPath:"#/properties/capabilities/properties/effective/pattern",keyword:"pattern",params:{pattern: "^[0-9a-f]{16}$"},message:"must match pattern \""+"^[0-9a-f]{16}$"+"\""};
+if(data.identity !== undefined){
+let data27 = data.identity;
+if(data27 && typeof data27 == "object" && !Array.isArray(data27)){
+if(data27.uid === undefined){
+const err69 = {instancePath:instancePath+"/identity",schemaPath:"#/properties/identity/required",keyword:"required",params:{missingProperty: "uid"},message:"must have required property '"+"uid"+"'"};
 if(vErrors === null){
 vErrors = [err69];
 }
@@ -1860,9 +1877,8 @@ vErrors.push(err69);
 }
 errors++;
 }
-}
-else {
-const err70 = {instancePath:instancePath+"/capabilities/effective",schemaPath:"#/properties/capabilities/properties/effective/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data27.gid === undefined){
+const err70 = {instancePath:instancePath+"/identity",schemaPath:"#/properties/identity/required",keyword:"required",params:{missingProperty: "gid"},message:"must have required property '"+"gid"+"'"};
 if(vErrors === null){
 vErrors = [err70];
 }
@@ -1871,14 +1887,8 @@ vErrors.push(err70);
 }
 errors++;
 }
-}
-if(data28.names !== undefined){
-let data30 = data28.names;
-if(Array.isArray(data30)){
-const len1 = data30.length;
-for(let i1=0; i1<len1; i1++){
-if(typeof data30[i1] !== "string"){
-const err71 = {instancePath:instancePath+"/capabilities/names/" + i1,schemaPath:"#/properties/capabilities/properties/names/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data27.euid === undefined){
+const err71 = {instancePath:instancePath+"/identity",schemaPath:"#/properties/identity/required",keyword:"required",params:{missingProperty: "euid"},message:"must have required property '"+"euid"+"'"};
 if(vErrors === null){
 vErrors = [err71];
 }
@@ -1887,10 +1897,8 @@ vErrors.push(err71);
 }
 errors++;
 }
-}
-}
-else {
-const err72 = {instancePath:instancePath+"/capabilities/names",schemaPath:"#/properties/capabilities/properties/names/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data27.egid === undefined){
+const err72 = {instancePath:instancePath+"/identity",schemaPath:"#/properties/identity/required",keyword:"required",params:{missingProperty: "egid"},message:"must have required property '"+"egid"+"'"};
 if(vErrors === null){
 vErrors = [err72];
 }
@@ -1899,10 +1907,9 @@ vErrors.push(err72);
 }
 errors++;
 }
-}
-}
-else {
-const err73 = {instancePath:instancePath+"/capabilities",schemaPath:"#/properties/capabilities/type",keyword:"type",params:{type: "object"},message:"must be object"};
+for(const key7 in data27){
+if(!((((key7 === "uid") || (key7 === "gid")) || (key7 === "euid")) || (key7 === "egid"))){
+const err73 = {instancePath:instancePath+"/identity",schemaPath:"#/properties/identity/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key7},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err73];
 }
@@ -1912,14 +1919,10 @@ vErrors.push(err73);
 errors++;
 }
 }
-if(data.rlimits !== undefined){
-let data32 = data.rlimits;
-if(data32 && typeof data32 == "object" && !Array.isArray(data32)){
-for(const key8 in data32){
-let data33 = data32[key8];
-if(data33 && typeof data33 == "object" && !Array.isArray(data33)){
-if(data33.soft === undefined){
-const err74 = {instancePath:instancePath+"/rlimits/" + key8.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/$defs/Rlimit/required",keyword:"required",params:{missingProperty: "soft"},message:"must have required property '"+"soft"+"'"};
+if(data27.uid !== undefined){
+let data28 = data27.uid;
+if(!(((typeof data28 == "number") && (!(data28 % 1) && !isNaN(data28))) && (isFinite(data28)))){
+const err74 = {instancePath:instancePath+"/identity/uid",schemaPath:"#/properties/identity/properties/uid/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err74];
 }
@@ -1928,8 +1931,11 @@ vErrors.push(err74);
 }
 errors++;
 }
-if(data33.hard === undefined){
-const err75 = {instancePath:instancePath+"/rlimits/" + key8.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/$defs/Rlimit/required",keyword:"required",params:{missingProperty: "hard"},message:"must have required property '"+"hard"+"'"};
+}
+if(data27.gid !== undefined){
+let data29 = data27.gid;
+if(!(((typeof data29 == "number") && (!(data29 % 1) && !isNaN(data29))) && (isFinite(data29)))){
+const err75 = {instancePath:instancePath+"/identity/gid",schemaPath:"#/properties/identity/properties/gid/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err75];
 }
@@ -1938,9 +1944,11 @@ vErrors.push(err75);
 }
 errors++;
 }
-for(const key9 in data33){
-if(!((key9 === "soft") || (key9 === "hard"))){
-const err76 = {instancePath:instancePath+"/rlimits/" + key8.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/$defs/Rlimit/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key9},message:"must NOT have additional properties"};
+}
+if(data27.euid !== undefined){
+let data30 = data27.euid;
+if(!(((typeof data30 == "number") && (!(data30 % 1) && !isNaN(data30))) && (isFinite(data30)))){
+const err76 = {instancePath:instancePath+"/identity/euid",schemaPath:"#/properties/identity/properties/euid/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err76];
 }
@@ -1950,10 +1958,10 @@ vErrors.push(err76);
 errors++;
 }
 }
-if(data33.soft !== undefined){
-let data34 = data33.soft;
-if((!(((typeof data34 == "number") && (!(data34 % 1) && !isNaN(data34))) && (isFinite(data34)))) && (data34 !== null)){
-const err77 = {instancePath:instancePath+"/rlimits/" + key8.replace(/~/g, "~0").replace(/\//g, "~1")+"/soft",schemaPath:"#/$defs/Rlimit/properties/soft/type",keyword:"type",params:{type: schema93.properties.soft.type},message:"must be integer,null"};
+if(data27.egid !== undefined){
+let data31 = data27.egid;
+if(!(((typeof data31 == "number") && (!(data31 % 1) && !isNaN(data31))) && (isFinite(data31)))){
+const err77 = {instancePath:instancePath+"/identity/egid",schemaPath:"#/properties/identity/properties/egid/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err77];
 }
@@ -1963,10 +1971,9 @@ vErrors.push(err77);
 errors++;
 }
 }
-if(data33.hard !== undefined){
-let data35 = data33.hard;
-if((!(((typeof data35 == "number") && (!(data35 % 1) && !isNaN(data35))) && (isFinite(data35)))) && (data35 !== null)){
-const err78 = {instancePath:instancePath+"/rlimits/" + key8.replace(/~/g, "~0").replace(/\//g, "~1")+"/hard",schemaPath:"#/$defs/Rlimit/properties/hard/type",keyword:"type",params:{type: schema93.properties.hard.type},message:"must be integer,null"};
+}
+else {
+const err78 = {instancePath:instancePath+"/identity",schemaPath:"#/properties/identity/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err78];
 }
@@ -1976,9 +1983,11 @@ vErrors.push(err78);
 errors++;
 }
 }
-}
-else {
-const err79 = {instancePath:instancePath+"/rlimits/" + key8.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/$defs/Rlimit/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data.capabilities !== undefined){
+let data32 = data.capabilities;
+if(data32 && typeof data32 == "object" && !Array.isArray(data32)){
+if(data32.effective === undefined){
+const err79 = {instancePath:instancePath+"/capabilities",schemaPath:"#/properties/capabilities/required",keyword:"required",params:{missingProperty: "effective"},message:"must have required property '"+"effective"+"'"};
 if(vErrors === null){
 vErrors = [err79];
 }
@@ -1987,10 +1996,8 @@ vErrors.push(err79);
 }
 errors++;
 }
-}
-}
-else {
-const err80 = {instancePath:instancePath+"/rlimits",schemaPath:"#/properties/rlimits/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data32.names === undefined){
+const err80 = {instancePath:instancePath+"/capabilities",schemaPath:"#/properties/capabilities/required",keyword:"required",params:{missingProperty: "names"},message:"must have required property '"+"names"+"'"};
 if(vErrors === null){
 vErrors = [err80];
 }
@@ -1999,15 +2006,179 @@ vErrors.push(err80);
 }
 errors++;
 }
-}
-}
-else {
-const err81 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+for(const key8 in data32){
+if(!((key8 === "effective") || (key8 === "names"))){
+const err81 = {instancePath:instancePath+"/capabilities",schemaPath:"#/properties/capabilities/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key8},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err81];
 }
 else {
 vErrors.push(err81);
+}
+errors++;
+}
+}
+if(data32.effective !== undefined){
+let data33 = data32.effective;
+if(typeof data33 === "string"){
+if(!pattern12.test(data33)){
+const err82 = {instancePath:instancePath+"/capabilities/effective",schemaPath:"#/properties/capabilities/properties/effective/pattern",keyword:"pattern",params:{pattern: "^[0-9a-f]{16}$"},message:"must match pattern \""+"^[0-9a-f]{16}$"+"\""};
+if(vErrors === null){
+vErrors = [err82];
+}
+else {
+vErrors.push(err82);
+}
+errors++;
+}
+}
+else {
+const err83 = {instancePath:instancePath+"/capabilities/effective",schemaPath:"#/properties/capabilities/properties/effective/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err83];
+}
+else {
+vErrors.push(err83);
+}
+errors++;
+}
+}
+if(data32.names !== undefined){
+let data34 = data32.names;
+if(Array.isArray(data34)){
+const len1 = data34.length;
+for(let i1=0; i1<len1; i1++){
+if(typeof data34[i1] !== "string"){
+const err84 = {instancePath:instancePath+"/capabilities/names/" + i1,schemaPath:"#/properties/capabilities/properties/names/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err84];
+}
+else {
+vErrors.push(err84);
+}
+errors++;
+}
+}
+}
+else {
+const err85 = {instancePath:instancePath+"/capabilities/names",schemaPath:"#/properties/capabilities/properties/names/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err85];
+}
+else {
+vErrors.push(err85);
+}
+errors++;
+}
+}
+}
+else {
+const err86 = {instancePath:instancePath+"/capabilities",schemaPath:"#/properties/capabilities/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err86];
+}
+else {
+vErrors.push(err86);
+}
+errors++;
+}
+}
+if(data.rlimits !== undefined){
+let data36 = data.rlimits;
+if(data36 && typeof data36 == "object" && !Array.isArray(data36)){
+for(const key9 in data36){
+let data37 = data36[key9];
+if(data37 && typeof data37 == "object" && !Array.isArray(data37)){
+if(data37.soft === undefined){
+const err87 = {instancePath:instancePath+"/rlimits/" + key9.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/$defs/Rlimit/required",keyword:"required",params:{missingProperty: "soft"},message:"must have required property '"+"soft"+"'"};
+if(vErrors === null){
+vErrors = [err87];
+}
+else {
+vErrors.push(err87);
+}
+errors++;
+}
+if(data37.hard === undefined){
+const err88 = {instancePath:instancePath+"/rlimits/" + key9.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/$defs/Rlimit/required",keyword:"required",params:{missingProperty: "hard"},message:"must have required property '"+"hard"+"'"};
+if(vErrors === null){
+vErrors = [err88];
+}
+else {
+vErrors.push(err88);
+}
+errors++;
+}
+for(const key10 in data37){
+if(!((key10 === "soft") || (key10 === "hard"))){
+const err89 = {instancePath:instancePath+"/rlimits/" + key9.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/$defs/Rlimit/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key10},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err89];
+}
+else {
+vErrors.push(err89);
+}
+errors++;
+}
+}
+if(data37.soft !== undefined){
+let data38 = data37.soft;
+if((!(((typeof data38 == "number") && (!(data38 % 1) && !isNaN(data38))) && (isFinite(data38)))) && (data38 !== null)){
+const err90 = {instancePath:instancePath+"/rlimits/" + key9.replace(/~/g, "~0").replace(/\//g, "~1")+"/soft",schemaPath:"#/$defs/Rlimit/properties/soft/type",keyword:"type",params:{type: schema93.properties.soft.type},message:"must be integer,null"};
+if(vErrors === null){
+vErrors = [err90];
+}
+else {
+vErrors.push(err90);
+}
+errors++;
+}
+}
+if(data37.hard !== undefined){
+let data39 = data37.hard;
+if((!(((typeof data39 == "number") && (!(data39 % 1) && !isNaN(data39))) && (isFinite(data39)))) && (data39 !== null)){
+const err91 = {instancePath:instancePath+"/rlimits/" + key9.replace(/~/g, "~0").replace(/\//g, "~1")+"/hard",schemaPath:"#/$defs/Rlimit/properties/hard/type",keyword:"type",params:{type: schema93.properties.hard.type},message:"must be integer,null"};
+if(vErrors === null){
+vErrors = [err91];
+}
+else {
+vErrors.push(err91);
+}
+errors++;
+}
+}
+}
+else {
+const err92 = {instancePath:instancePath+"/rlimits/" + key9.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/$defs/Rlimit/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err92];
+}
+else {
+vErrors.push(err92);
+}
+errors++;
+}
+}
+}
+else {
+const err93 = {instancePath:instancePath+"/rlimits",schemaPath:"#/properties/rlimits/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err93];
+}
+else {
+vErrors.push(err93);
+}
+errors++;
+}
+}
+}
+else {
+const err94 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err94];
+}
+else {
+vErrors.push(err94);
 }
 errors++;
 }

@@ -1,0 +1,123 @@
+// Per-run ids: where the administrator gives bvisor a range (/etc/subuid and /etc/subgid), each
+// run and each container maps its workload to an id of its own, which a container keeps until
+// it is deleted. Each test runs bvisor in a private mount namespace, with its own range files
+// bound over /etc/subuid and /etc/subgid and a tmpfs over /run (where claims live), so nothing of
+// the host's is read or left. Oracles: the disk (who owns what a workload wrote, and whether
+// another may write it), /proc/<pid>/status of a container's init, the claim files.
+import { chmodSync, existsSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { BVISOR, cliEnv, ROOT } from '../helpers/cli.js';
+import { tempDir } from '../helpers/tmp.js';
+import { skipOrFail } from '../helpers/require.js';
+
+function canRun(): boolean {
+  if (process.geteuid?.() !== 0) return (skipOrFail('root', 'per-run ids are a rootful launch'), false);
+  if (spawnSync('unshare', ['--version']).status !== 0) return (skipOrFail('util-linux', 'unshare(1) is missing'), false);
+  // The range files are bound over these: a bind needs something to mount over.
+  if (!existsSync('/etc/subuid') || !existsSync('/etc/subgid')) return (skipOrFail('subid-files', '/etc/subuid or /etc/subgid is missing (the tests bind their own range over them)'), false);
+  return true;
+}
+
+/** Runs `script` (sh) in a private mount namespace where bvisor's range is `range` ('' for none)
+ * and /run is empty; $BV is bvisor with a state root of the test's own ($BVROOT). */
+function inPrivate(range: string, script: string): { status: number | null; stdout: string; stderr: string } {
+  const t = tempDir('bvisor-ids-');
+  writeFileSync(join(t, 'subuid'), range);
+  writeFileSync(join(t, 'subgid'), range);
+  const setup = `mount --bind ${t}/subuid /etc/subuid && mount --bind ${t}/subgid /etc/subgid && mount -t tmpfs -o mode=0755 bvisor-test-run /run`;
+  const r = spawnSync('unshare', ['-m', '--propagation', 'private', 'sh', '-c', `set -u; ${setup} || exit 99; ${script}`], {
+    cwd: ROOT,
+    env: cliEnv({ BV: `${BVISOR} --root ${join(t, 'root')}`, BVROOT: join(t, 'root') }),
+    encoding: 'utf8',
+    timeout: 90_000,
+  });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+function shBundle(script: string, grant: string | null): string {
+  const dir = tempDir('bvisor-ids-b-');
+  chmodSync(dir, 0o755);
+  writeFileSync(
+    join(dir, 'boundary.yaml'),
+    `bvisorVersion: "1"\nworkload:\n  process: { exe: /usr/bin/sh, args: ["-c", ${JSON.stringify(script)}], cwd: / }\nfilesystem:\n  - { path: /usr, access: read-exec }\n  - { path: /proc, access: read }\n${grant ? `  - { path: ${grant}, access: read-write }\n` : ''}spawn: descendants\nlimits: { wall: 20s, processes: 8 }\nstdio: { stdin: null, stdout: inherit, stderr: inherit }\n`,
+  );
+  return dir;
+}
+
+/** The lines of `out` that start with `key=`, as their values. */
+const said = (out: string, key: string): string[] =>
+  out
+    .split('\n')
+    .filter((l) => l.startsWith(`${key}=`))
+    .map((l) => l.slice(key.length + 1));
+
+describe('per-run ids (a bvisor range in /etc/subuid)', () => {
+  /** A container writes a file (0644) in a world-writable shared grant and stops; a run beside
+   * it tries to append to that file. */
+  function sharedGrant(range: string): { owner: number; appended: string; content: string; claimsHeld: string; claimsAfter: string; status: number | null; stderr: string } {
+    const share = tempDir('bvisor-ids-share-');
+    chmodSync(share, 0o1777);
+    const writer = shBundle(`umask 022; echo one > ${share}/a`, share);
+    const toucher = shBundle(`echo two >> ${share}/a && echo appended || echo refused`, share);
+    const r = inPrivate(
+      range,
+      `$BV create c1 -b ${writer} >/dev/null && $BV start c1 && ` +
+        // Until it has stopped (its file written): state polls, as a script would.
+        `for i in $(seq 100); do $BV state c1 | grep -q '"status": *"stopped"' && break; sleep 0.1; done; ` +
+        `$BV run r2 -b ${toucher}; ` +
+        `echo "owner=$(stat -c %u ${share}/a)"; echo "content=$(tr '\\n' , < ${share}/a)"; ` +
+        `echo "held=$(ls /run/bvisor-ids 2>/dev/null | grep -v lock | tr '\\n' ,)"; ` +
+        `$BV delete c1 && echo "after=$(ls /run/bvisor-ids 2>/dev/null | grep -v lock | tr '\\n' ,)"`,
+    );
+    return { owner: Number(said(r.stdout, 'owner')[0]), appended: r.stdout.includes('appended') ? 'appended' : r.stdout.includes('refused') ? 'refused' : '?', content: said(r.stdout, 'content')[0] ?? '', claimsHeld: said(r.stdout, 'held')[0] ?? '', claimsAfter: said(r.stdout, 'after')[0] ?? '?', status: r.status, stderr: r.stderr };
+  }
+
+  it('a stopped container keeps its id; a run beside it, with another id, cannot write what it left in a shared grant', () => {
+    if (!canRun()) return;
+    const r = sharedGrant('bvisor:410000:2\n');
+    expect(r.status, r.stderr).toBe(0);
+    // The container's file, on disk, is one of the range's ids (not the shared nobody)...
+    expect([410000, 410001]).toContain(r.owner);
+    // ...and the run beside it had the other id: the file is not its (0644).
+    expect(r.appended).toBe('refused');
+    expect(r.stderr).toContain('Permission denied');
+    expect(r.content).toBe('one,');
+    // The id is held by the stopped container until its delete, then let go.
+    expect(r.claimsHeld).toBe(`${r.owner},`);
+    expect(r.claimsAfter).toBe('');
+  });
+
+  it('(red twin) without a range both share the overflow id, and the run writes the container\'s file', () => {
+    if (!canRun()) return;
+    const r = sharedGrant('');
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.owner).toBe(Number(spawnSync('cat', ['/proc/sys/kernel/overflowuid'], { encoding: 'utf8' }).stdout));
+    expect(r.appended).toBe('appended');
+    expect(r.content).toBe('one,two,');
+    expect(r.claimsHeld).toBe('');
+  });
+
+  it('exec joins the container as its id; every id held refuses the next launch, leaving nothing', () => {
+    if (!canRun()) return;
+    const sleeper = shBundle('sleep 30', null);
+    const r = inPrivate(
+      'bvisor:420000:1\n',
+      `$BV create c1 -b ${sleeper} >/dev/null && $BV start c1 && ` +
+        `pid=$($BV state c1 | sed -n 's/.*"pid": *\\([0-9]*\\).*/\\1/p' | head -1); echo "init=$(awk '/^Uid:/ {print $2}' /proc/$pid/status)"; ` +
+        `echo "exec=$($BV exec c1 /usr/bin/cat /proc/self/uid_map | tr -s ' ' | tr '\\n' ,)"; ` +
+        `$BV run r2 -b ${sleeper}; echo "run=$?"; ` +
+        `echo "entries=$(ls $BVROOT/containers | tr '\\n' ,)"; ` +
+        `$BV delete -f c1; echo "after=$(ls /run/bvisor-ids | grep -v lock | tr '\\n' ,)"`,
+    );
+    expect(said(r.stdout, 'init'), r.stderr).toEqual(['420000']);
+    expect(said(r.stdout, 'exec')).toEqual([' 0 420000 1,']);
+    expect(said(r.stdout, 'run')).toEqual(['125']);
+    expect(r.stderr).toContain('error BV_IDS_EXHAUSTED: every one of the 1 ids of bvisor\'s range (420000–420000) is held by a live run or container; nothing was run');
+    // Nothing of r2's was made: no entry beside c1's.
+    expect(said(r.stdout, 'entries')).toEqual(['c1,']);
+    expect(said(r.stdout, 'after')).toEqual(['']);
+  });
+});
+

@@ -1,0 +1,159 @@
+// Per-run ids (host/id-claims.ts): a claim is an id of the range no live holder has, whoever
+// asks (other processes: the lock), and one whose holders are all gone is taken again. Oracles:
+// the claim files on disk, /proc (a holder is a process that really ended), and child processes
+// claiming at once.
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { join, resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { claimIds, perRunHost, releaseUnheld, type IdRange } from '../../src/host/id-claims.js';
+import { procRef } from '../../src/host/proc.js';
+import { BvisorError } from '../../src/contract/errors.js';
+import { tempDir } from '../helpers/tmp.js';
+import { hybridHost as hostFacts } from '../helpers/hosts.js';
+
+const claimsIn = (dir: string): number[] =>
+  readdirSync(dir)
+    .filter((f) => /^\d+$/.test(f))
+    .map(Number)
+    .sort((a, b) => a - b);
+const holdersOf = (dir: string, uid: number): unknown[] => (JSON.parse(readFileSync(join(dir, String(uid)), 'utf8')) as { holders: unknown[] }).holders;
+const thrown = (fn: () => unknown): BvisorError => {
+  try {
+    fn();
+  } catch (e) {
+    return e as BvisorError;
+  }
+  throw new Error('did not throw');
+};
+
+/** A process that has ended (and been reaped), as a holder would have named it while it lived. */
+async function endedProcess(): Promise<{ pid: number; startTime: string }> {
+  const child = spawn('sleep', ['30'], { stdio: 'ignore' });
+  await new Promise((r) => child.once('spawn', r));
+  const ref = procRef(child.pid!)!;
+  child.kill('SIGKILL');
+  await new Promise((r) => child.once('exit', r));
+  expect(existsSync(`/proc/${ref.pid}`) && procRef(ref.pid)?.startTime === ref.startTime).toBe(false);
+  return ref;
+}
+
+const RANGE: IdRange = { uid: 400000, gid: 500000, count: 3 };
+
+describe('per-run id claims (live)', () => {
+  it('gives each claim an id of its own, from the range, with the gid at the same place', () => {
+    const dir = join(tempDir(), 'ids');
+    const a = claimIds(RANGE, dir);
+    const b = claimIds(RANGE, dir);
+    const c = claimIds(RANGE, dir);
+    expect(new Set([a.uid, b.uid, c.uid]).size).toBe(3);
+    for (const x of [a, b, c]) {
+      expect(x.uid).toBeGreaterThanOrEqual(400000);
+      expect(x.uid).toBeLessThan(400003);
+      expect(x.gid - 500000).toBe(x.uid - 400000);
+    }
+    expect(claimsIn(dir)).toEqual([400000, 400001, 400002]);
+    // Made 0700: another user who could write here could take every id or free one in use.
+    expect(spawnSync('stat', ['-c', '%a %u', dir], { encoding: 'utf8' }).stdout.trim()).toBe('700 0');
+    // Every id held by a live process (this one): the next is refused, by name.
+    const e = thrown(() => claimIds(RANGE, dir));
+    expect(e.code).toBe('BV_IDS_EXHAUSTED');
+    expect(e.message).toContain('400000–400002');
+    // Let go, it can be taken again.
+    b.release();
+    expect(claimsIn(dir)).not.toContain(b.uid);
+    expect(claimIds(RANGE, dir).uid).toBe(b.uid);
+  });
+
+  it('takes over a claim whose holders have all ended, never one with a holder alive', async () => {
+    const dir = join(tempDir(), 'ids');
+    const one: IdRange = { uid: 400000, gid: 400000, count: 1 };
+    mkdirSync(dir, { mode: 0o700 });
+    const dead = await endedProcess();
+    const me = procRef(process.pid)!;
+    writeFileSync(join(dir, '400000'), JSON.stringify({ v: 1, token: 't', uid: 400000, gid: 400000, holders: [{ proc: dead }, { proc: me }] }));
+    expect(thrown(() => claimIds(one, dir)).code).toBe('BV_IDS_EXHAUSTED');
+    writeFileSync(join(dir, '400000'), JSON.stringify({ v: 1, token: 't', uid: 400000, gid: 400000, holders: [{ proc: dead }] }));
+    const c = claimIds(one, dir);
+    expect(c.uid).toBe(400000);
+    expect(holdersOf(dir, 400000)).toEqual([{ proc: me }]);
+    // A torn file (its writer died mid-write) holds nothing either.
+    c.release();
+    writeFileSync(join(dir, '400000'), '{"v":1,"tok');
+    expect(claimIds(one, dir).uid).toBe(400000);
+  });
+
+  it('a container holds its id from create to delete, whoever made it, and not past its state', () => {
+    const dir = join(tempDir(), 'ids');
+    const one: IdRange = { uid: 400000, gid: 400000, count: 1 };
+    const box = tempDir();
+    writeFileSync(join(box, 'state.json'), JSON.stringify({ runId: 'run-1' }));
+    const c = claimIds(one, dir);
+    c.hold({ container: { dir: box, runId: 'run-1' } });
+    // The creating process lets go; the container still holds it.
+    c.release();
+    expect(holdersOf(dir, 400000)).toEqual([{ container: { dir: box, runId: 'run-1' } }]);
+    expect(thrown(() => claimIds(one, dir)).code).toBe('BV_IDS_EXHAUSTED');
+    releaseUnheld(400000, dir);
+    expect(claimsIn(dir)).toEqual([400000]);
+    // The same name made again by another create is not the container that held it.
+    writeFileSync(join(box, 'state.json'), JSON.stringify({ runId: 'run-2' }));
+    releaseUnheld(400000, dir);
+    expect(claimsIn(dir)).toEqual([]);
+  });
+
+  it('refuses a claims directory another user could write, or a link', () => {
+    const top = tempDir();
+    const open = join(top, 'open');
+    mkdirSync(open);
+    chmodSync(open, 0o777);
+    const e = thrown(() => claimIds(RANGE, open));
+    expect(e.code).toBe('BV_IO');
+    expect(e.message).toContain('writable by others (mode 777)');
+    const link = join(top, 'link');
+    mkdirSync(join(top, 'real'), { mode: 0o700 });
+    symlinkSync(join(top, 'real'), link);
+    expect(thrown(() => claimIds(RANGE, link)).message).toContain('is not a directory');
+    expect(readdirSync(join(top, 'real'))).toEqual([]);
+  });
+
+  it('processes claiming at once get ids of their own (the lock), and each lets go when it ends', async () => {
+    const dir = join(tempDir(), 'ids');
+    const mod = resolve('dist/host/id-claims.js');
+    const script = `const { claimIds } = require(${JSON.stringify(mod)}); const c = claimIds({ uid: 400000, gid: 400000, count: 4 }, ${JSON.stringify(dir)}); process.stdout.write(String(c.uid)); setTimeout(() => c.release(), 300);`;
+    const runs = [0, 1, 2, 3].map(
+      () =>
+        new Promise<string>((res, rej) => {
+          const p = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+          let out = '';
+          p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+          p.once('error', rej);
+          p.once('exit', (code) => (code === 0 ? res(out) : rej(new Error(`child exited ${code}`))));
+        }),
+    );
+    const uids = await Promise.all(runs);
+    expect(new Set(uids).size).toBe(4);
+    expect(claimsIn(dir)).toEqual([]);
+  });
+
+  it('perRunHost: rootful with a range, the mapping is the claim; else the host as it is', () => {
+    const dir = join(tempDir(), 'ids');
+    const ranged = hostFacts();
+    ranged.mapping = { uid: 400000, gid: 400000, source: '/etc/subuid and /etc/subgid (bvisor)', range: { uid: 400000, gid: 400000, count: 2 } };
+    const a = perRunHost(ranged, dir);
+    expect(a.claim).not.toBeNull();
+    expect(a.host.mapping).toMatchObject({ uid: a.claim!.uid, gid: a.claim!.gid, range: ranged.mapping.range });
+    expect(a.host.mapping.source).toMatch(/\(bvisor\), id [01] of 2: this launch's own$/);
+    // A spare runner claims again from a per-run host: one id's words, not two.
+    const b = perRunHost(a.host, dir);
+    expect(b.host.mapping.uid).not.toBe(a.host.mapping.uid);
+    expect(b.host.mapping.source.match(/ id /g)).toHaveLength(1);
+    a.claim!.release();
+    b.claim!.release();
+    const shared = hostFacts();
+    expect(perRunHost(shared, dir)).toEqual({ host: shared, claim: null });
+    const rootless = { ...ranged, identity: { uid: 1000, gid: 1000, euid: 1000, egid: 1000 } };
+    expect(perRunHost(rootless, dir).claim).toBeNull();
+    expect(existsSync(join(dir, '400000')) || existsSync(join(dir, '400001'))).toBe(false);
+  });
+});
