@@ -260,6 +260,10 @@ async function createLoaded(o: CreateOptions, loaded: LoadedBundle, dir: string,
             state.pid = procRef(pid);
             state.monitor = procRef(monitorPid);
             writeState(dir, state, 'renamed');
+            // Its init holds the id too: while it lives, a bvisor that cannot judge the state
+            // directory (another mount namespace) or a delete that could not read the state and
+            // so could not stop it does not let the id go.
+            if (state.pid) claim?.hold({ proc: state.pid });
           },
           beforeConfirm: () => fault('create:before-confirm'),
         };

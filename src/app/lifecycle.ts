@@ -1029,7 +1029,11 @@ export async function deleteContainer(root: string, id: string, force: boolean, 
       // remove what is there.
       if (!force && existsSync(join(dir, 'state.json'))) throw wrongState(id, 'delete', 'unreadable', `its state.json cannot be read; bvisor delete -f ${id} stops what it names and removes it`);
       await salvage(dir, id);
+      // The id its plan names (if one can be read), let go where nothing holds it any more: the
+      // plan is not checked against a state, and needs no trust, as the claim's holders decide.
+      const named = (readJson<{ launch?: { identity?: { uid?: unknown } } }>(join(dir, 'plan.json')) ?? {}).launch?.identity?.uid;
       removeDir(dir);
+      if (typeof named === 'number' && Number.isInteger(named)) releaseUnheld(named);
       return { report: null };
     }
     if (expectRun && s.runId !== expectRun) return { report: null }; // the run ended; the id is someone else's now

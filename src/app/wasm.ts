@@ -456,7 +456,10 @@ export async function runWasm(b: LoadedBundle, plan: Plan, host: HostFacts, o0: 
     // The run began when the job was handed over, not when the (possibly spare) runner started.
     result.runMs = runMs;
     result.startedAt = new Date(t0);
-    if (spareOk && generation === spareGeneration && !spares.has(key)) spares.set(key, spareRunner(b.manifest, caps, host, o, L.outputBytes, preopens));
+    if (spareOk && generation === spareGeneration && !spares.has(key)) {
+      const spare = spareRunner(b.manifest, caps, host, o, L.outputBytes, preopens);
+      if (spare) spares.set(key, spare);
+    }
     return { result, outcome, runnerPlan: runner.plan, maxPages, tableEntries, cache, spare: taken !== undefined, seed };
   } finally {
     timer?.clear();
@@ -503,16 +506,24 @@ export async function closeSpares(): Promise<void> {
  * runner has ended (and the run that takes it then runs under the spare's ids, its runner plan
  * says so).
  */
-function spareRunner(...a: Parameters<typeof launchRunner>): Runner {
+function spareRunner(...a: Parameters<typeof launchRunner>): Runner | null {
   const [m, caps, host, o, cap, preopens] = a;
-  const own = perRunHost(host);
+  // Started after this run's guest has run: a spare that cannot be had (every id held, a launch
+  // refused) leaves none, and the run keeps its outcome. The next run starts its runner itself,
+  // and meets the same refusal then, before its guest runs.
+  let own: ReturnType<typeof perRunHost>;
+  try {
+    own = perRunHost(host);
+  } catch {
+    return null;
+  }
   try {
     const r = launchRunner(m, caps, own.host, o, cap, preopens);
     void r.done.finally(() => own.claim?.release()).catch(() => undefined);
     return r;
-  } catch (e) {
+  } catch {
     own.claim?.release();
-    throw e;
+    return null;
   }
 }
 

@@ -2,6 +2,7 @@
 import { BaseCommand } from '../cli/base.js';
 import { check, type CheckResult } from '../app/check.js';
 import { capabilityLine, table } from '../cli/render.js';
+import { perRunIds } from '../core/host-view.js';
 
 export default class Check extends BaseCommand<typeof Check> {
   static override summary = 'Probe the host: kernel, landlock, seccomp, user namespaces, cgroups, and what each backend can enforce';
@@ -16,7 +17,7 @@ export default class Check extends BaseCommand<typeof Check> {
       `seccomp       ${h.seccomp.available ? `filters; actions: ${h.seccomp.actions.join(' ')}` : 'unavailable'}`,
       `user ns       ${h.userns.canCreate ? 'can create' : 'cannot create'}; unprivileged: ${h.userns.unprivilegedCanCreate ? 'yes' : 'no'}; max_user_namespaces=${h.userns.maxUserNamespaces ?? '?'}${h.userns.error ? ` (${h.userns.error})` : ''}`,
       `identity      uid=${h.identity.uid} euid=${h.identity.euid} gid=${h.identity.gid}`,
-      `workload ids  ${h.identity.euid === 0 && h.mapping.range ? `one of its own per run or container, from ${h.mapping.range.uid}:${h.mapping.range.gid} on, ${h.mapping.range.count} of them` : `${h.mapping.uid}:${h.mapping.gid}`} (${h.mapping.source})${h.identity.euid === 0 && h.mapping.source.startsWith('overflow') ? '; shared with everything that runs as nobody: give bvisor its own ids with a `bvisor:START:COUNT` line in /etc/subuid and /etc/subgid' : ''}`,
+      `workload ids  ${perRunIds(h) && h.mapping.range ? `one of its own per run or container, from ${h.mapping.range.uid + 1}:${h.mapping.range.gid + 1} on, ${h.mapping.range.count - 1} of them` : `${h.mapping.uid}:${h.mapping.gid}`} (${h.mapping.source})${h.identity.euid === 0 && h.mapping.source.startsWith('overflow') ? '; shared with everything that runs as nobody: give bvisor its own ids with a `bvisor:START:COUNT` line in /etc/subuid and /etc/subgid' : ''}`,
       `capabilities  ${capabilityLine(h.capabilities)}`,
       `rlimits       nofile ${fmt(h.rlimits.nofile?.soft)}/${fmt(h.rlimits.nofile?.hard)}, nproc ${fmt(h.rlimits.nproc?.soft)}/${fmt(h.rlimits.nproc?.hard)}, as ${fmt(h.rlimits.as?.hard)}, cpu ${fmt(h.rlimits.cpu?.hard)}`,
       `cgroups       ${cg.mode}`,

@@ -11,7 +11,7 @@ import { MINIMAL_DEVICES, under } from './layout.js';
 const MINIMAL_DEVICE_PATHS: readonly string[] = MINIMAL_DEVICES.map((d) => `/dev/${d}`);
 /** The first uid/gid of regular users on Debian-family systems (login.defs UID_MIN/GID_MIN). */
 const FIRST_REGULAR_ID = 1000;
-import { canNamespace, seccompAction, cgroupFor, hardRlimit, hasCap, CAP } from './host-view.js';
+import { canNamespace, seccompAction, cgroupFor, hardRlimit, hasCap, CAP, perRunIds } from './host-view.js';
 import { formatSize, formatDuration } from './units.js';
 import { ruleCount, TABLES, type Arch } from './seccomp/compile.js';
 import { openat2Answer, policyFor } from './seccomp/policy.js';
@@ -284,8 +284,17 @@ function writeShape(ctx: FeatureCtx, g: NormalGrant, fact: PathFact): { idmap: {
   }
   if (ctx.host.identity.euid !== 0) return { idmap: null }; // the workload is the caller: its own files
   if (fact.uid === undefined || fact.gid === undefined) return missing('linux:mount(bind,rw)', 'enforced', 'BV_PLAN_WRITE_OWNER', `${g.path}: its owner could not be read`, 'check that the path exists and bvisor may stat it');
-  if (fact.uid === me.uid || ((fact.mode ?? 0) & 0o002) !== 0) return { idmap: null };
   const id = `${fact.uid}:${fact.gid}`;
+  if (((fact.mode ?? 0) & 0o002) !== 0) return { idmap: null };
+  // Where each launch has an id of its own, an id of the range is some workload's: a live one's
+  // (the grant would hand it the other's files, bridged or not), or one an earlier holder left,
+  // which the next launch to draw it would own or not by chance. Never this launch's to write
+  // by owner, whichever it draws.
+  const range = perRunIds(ctx.host) ? (me.range ?? null) : null;
+  if (range && (within(fact.uid, range.uid, range.count) || within(fact.gid, range.gid, range.count))) {
+    return missing('linux:mount(bind,rw)', 'enforced', 'BV_PLAN_WRITE_OWNER', `${g.path} is owned by ${id}, an id of bvisor's range (${range.uid}–${range.uid + range.count - 1}): another run's or container's, and each launch takes an id of its own`, `chown ${fact.path} to the user who should own the outputs (an idmapped mount then bridges it), or chmod 1777 it`);
+  }
+  if (fact.uid === me.uid) return { idmap: null };
   // An engine's container (OCI config.json): its rootfs and the files it binds belong to root,
   // as the engine made them, and the container's root is expected to write them. An idmapped
   // mount shows their owner as the workload's root; what it creates lands as that owner (host
@@ -301,18 +310,21 @@ function writeShape(ctx: FeatureCtx, g: NormalGrant, fact: PathFact): { idmap: {
     return missing('linux:mount(bind,rw)', 'enforced', 'BV_PLAN_WRITE_OWNER', `${g.path} is owned by ${id} (root) and lies outside the bundle and the engines' container storage, so bvisor will not let the container write it as its owner`, `bind it read-only, or, if it is an engine's own storage, name that directory in BVISOR_OCI_STORAGE (colon-separated)`);
   }
   if (fact.uid === 0 || fact.gid === 0) {
-    return missing('linux:mount(bind,rw)', 'enforced', 'BV_PLAN_WRITE_OWNER', `${g.path} is owned by ${id} (root); the workload runs as ${me.uid}:${me.gid} and bvisor never lets it create files as root`, `make the directory belong to the user who should own the outputs (chown USER ${fact.path})${me.range ? '' : `, or to ${me.uid}`}, or make it world-writable (chmod 1777)`);
+    return missing('linux:mount(bind,rw)', 'enforced', 'BV_PLAN_WRITE_OWNER', `${g.path} is owned by ${id} (root); the workload runs as ${me.uid}:${me.gid} and bvisor never lets it create files as root`, `make the directory belong to the user who should own the outputs (chown USER ${fact.path})${perRunIds(ctx.host) ? '' : `, or to ${me.uid}`}, or make it world-writable (chmod 1777)`);
   }
   // An idmapped mount makes the workload the owner and a member of the group on that mount: a
   // system user or group (shadow, disk, docker…) is a privilege no workload gets, even there.
   if ((fact.uid ?? 0) < FIRST_REGULAR_ID || (fact.gid ?? 0) < FIRST_REGULAR_ID) {
-    return missing('linux:mount(bind,rw,idmap)', 'enforced', 'BV_PLAN_WRITE_OWNER', `${g.path} is owned by ${id}, a system user or group (below ${FIRST_REGULAR_ID}); bvisor bridges only a regular user's directory with an idmapped mount`, `chown USER:GROUP ${fact.path} to a regular user and group (≥ ${FIRST_REGULAR_ID}), ${me.range ? '' : `chown ${me.uid}:${me.gid} it, `}or chmod 1777 it`);
+    return missing('linux:mount(bind,rw,idmap)', 'enforced', 'BV_PLAN_WRITE_OWNER', `${g.path} is owned by ${id}, a system user or group (below ${FIRST_REGULAR_ID}); bvisor bridges only a regular user's directory with an idmapped mount`, `chown USER:GROUP ${fact.path} to a regular user and group (≥ ${FIRST_REGULAR_ID}), ${perRunIds(ctx.host) ? '' : `chown ${me.uid}:${me.gid} it, `}or chmod 1777 it`);
   }
   if (!fact.idmap) {
-    return missing('linux:mount(bind,rw,idmap)', 'enforced', 'BV_PLAN_WRITE_OWNER', `${g.path} is owned by ${id}, the workload runs as ${me.uid}:${me.gid}, and this filesystem does not support idmapped mounts to bridge them`, `${me.range ? `chmod 1777 ${fact.path}` : `chown ${me.uid}:${me.gid} ${fact.path} (or chmod 1777)`}, or use a filesystem with idmapped mounts (ext4, xfs, btrfs; tmpfs on Linux ≥ 6.3)`);
+    return missing('linux:mount(bind,rw,idmap)', 'enforced', 'BV_PLAN_WRITE_OWNER', `${g.path} is owned by ${id}, the workload runs as ${me.uid}:${me.gid}, and this filesystem does not support idmapped mounts to bridge them`, `${perRunIds(ctx.host) ? `chmod 1777 ${fact.path}` : `chown ${me.uid}:${me.gid} ${fact.path} (or chmod 1777)`}, or use a filesystem with idmapped mounts (ext4, xfs, btrfs; tmpfs on Linux ≥ 6.3)`);
   }
   return { idmap: { uid: fact.uid!, gid: fact.gid! } };
 }
+
+/** Whether id lies in [start, start + count). */
+const within = (id: number, start: number, count: number): boolean => id >= start && id < start + count;
 
 /** The idmap a write grant gets (planner and feature table agree through this). */
 /** The idmap a writable rootfs gets (rootful, owned by a regular user). */

@@ -137,3 +137,10 @@ export function hardRlimit(host: HostFacts, name: string): number | null | undef
   const r = host.rlimits[name];
   return r === undefined ? undefined : r.hard;
 }
+
+/** Whether launches on this host take host ids of their own (host/id-claims.ts): rootful, with a
+ * `bvisor` range of two ids or more (its first is never given out; a range of one is one id every
+ * launch shares, as the overflow ids are). */
+export function perRunIds(host: HostFacts): boolean {
+  return host.identity.euid === 0 && (host.mapping.range?.count ?? 0) >= 2;
+}

@@ -9,9 +9,12 @@
 // recycled pid holds nothing) and containers (their state directory and run id, so a container
 // keeps its id from create to delete, stopped or not, as podman keeps an auto userns until rm).
 // A claim none of whose holders exists any more is free: a bvisor killed anywhere leaves a claim
-// the next launch that lands on it takes over, never one that blocks an id for good. Every read
-// and write is under one flock (the kernel drops it with its holder).
-import { closeSync, lstatSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, constants as C } from 'node:fs';
+// the next launch that lands on it takes over, never one that blocks an id for good. What cannot
+// be judged holds (fail closed): a holder named in another mount, pid or time namespace (a path,
+// a pid and a start time mean something only there), a state that cannot be read, a claim file
+// this bvisor cannot read. Every read and write is under one flock (the kernel drops it with its
+// holder). The range's first id is never given out (claimIds says why).
+import { closeSync, fstatSync, lstatSync, mkdirSync, openSync, readFileSync, readlinkSync, renameSync, rmSync, constants as C } from 'node:fs';
 import { randomInt, randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { BvisorError } from '../contract/errors.js';
@@ -20,6 +23,9 @@ import { LOCK_EX } from '../backends/linux/ffi/shim.js';
 import { withFlock } from './flock.js';
 import { writeAll } from './atomic.js';
 import { startTime } from './proc.js';
+import { perRunIds } from '../core/host-view.js';
+
+export { perRunIds };
 
 /** Where claims live: host-wide (not under a state root), and gone at reboot with what held them. */
 export const ID_CLAIMS_DIR = '/run/bvisor-ids';
@@ -31,7 +37,10 @@ export interface IdRange {
   count: number;
 }
 
-export type IdHolder = { proc: ProcRef } | { container: { dir: string; runId: string } };
+/** Who holds a claim. `ns` is the namespaces it is named in (mount, pid and time namespace inodes
+ * of the process that added it): a path means something only in its mount namespace, a pid and a
+ * start time only in their pid and time namespaces. */
+export type IdHolder = ({ proc: ProcRef } | { container: { dir: string; runId: string } }) & { ns?: string };
 
 interface ClaimFile {
   v: 1;
@@ -52,21 +61,57 @@ export interface IdClaim {
   release(): void;
 }
 
+/** This process's mount, pid and time namespaces, as a holder records them. */
+function ownNamespaces(): string {
+  return ['mnt', 'pid', 'time'].map((n) => {
+    try {
+      return readlinkSync(`/proc/self/ns/${n}`);
+    } catch {
+      return `${n}:?`; // (a kernel without time namespaces: the same answer for every bvisor)
+    }
+  }).join(' ');
+}
+
+/** A container's state file as root (this process) wrote it: a regular file of ours, read without
+ * following a link or waiting on a FIFO, at most 1 MiB. null: there is none, or what is there is
+ * not ours (a directory above it was removed and made again by someone else). */
+function ownStateText(path: string): string | null {
+  let fd: number;
+  try {
+    fd = openSync(path, C.O_RDONLY | C.O_NOFOLLOW | C.O_NONBLOCK);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'ELOOP') return null;
+    throw e;
+  }
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile() || st.uid !== (process.geteuid?.() ?? -1) || st.size > STATE_MAX) return null;
+    return readFileSync(fd, 'utf8');
+  } finally {
+    closeSync(fd);
+  }
+}
+const STATE_MAX = 1024 * 1024;
+
 /**
  * Whether a holder still exists. A process: its pid names the process of that start time (a
  * zombie too: what it leaves in its pid namespace is killed before it can be reaped). A container:
  * its state directory still holds a state of that run (one removed by delete, or made again under
- * the same name by another create, holds nothing). An unreadable state counts as held: a claim is
- * given up only on evidence.
+ * the same name by another create, holds nothing). A holder named in other namespaces than this
+ * process's cannot be judged from here, and neither can a state that cannot be read: both hold.
+ * A claim is given up only on evidence.
  */
-function exists(h: IdHolder): boolean {
+function exists(h: IdHolder, here: string): boolean {
+  if (h.ns !== here) return true;
   if ('proc' in h) return startTime(h.proc.pid) === h.proc.startTime;
-  let text: string;
+  let text: string | null;
   try {
-    text = readFileSync(join(h.container.dir, 'state.json'), 'utf8');
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code !== 'ENOENT' && (e as NodeJS.ErrnoException).code !== 'ENOTDIR';
+    text = ownStateText(join(h.container.dir, 'state.json'));
+  } catch {
+    return true;
   }
+  if (text === null) return false;
   try {
     return (JSON.parse(text) as { runId?: unknown }).runId === h.container.runId;
   } catch {
@@ -74,9 +119,9 @@ function exists(h: IdHolder): boolean {
   }
 }
 
-/** A claim's file, or null when there is none or it is not one (a torn write, by a writer that
- * died: whatever it named is taken again). */
-function readClaim(path: string): ClaimFile | null {
+/** A claim's file; null when there is none; 'unreadable' when it is not one this bvisor can read
+ * (its writes are renames, so never torn): that holds its id, as a holder that cannot be judged. */
+function readClaim(path: string): ClaimFile | null | 'unreadable' {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -86,11 +131,14 @@ function readClaim(path: string): ClaimFile | null {
   }
   try {
     const c = JSON.parse(text) as ClaimFile;
-    return c && c.v === 1 && Array.isArray(c.holders) && typeof c.token === 'string' ? c : null;
+    return c && c.v === 1 && Array.isArray(c.holders) && typeof c.token === 'string' ? c : 'unreadable';
   } catch {
-    return null;
+    return 'unreadable';
   }
 }
+
+/** Whether a claim holds its id: any holder exists, or it cannot be read. */
+const held = (c: ClaimFile | 'unreadable', here: string): boolean => c === 'unreadable' || c.holders.some((h) => exists(h, here));
 
 function claimsError(what: string, e: unknown): BvisorError {
   const code = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
@@ -140,13 +188,13 @@ function locked<T>(dir: string, fn: () => T): T {
   return withFlock(join(dir, 'lock'), LOCK_EX, 'BV_IO', fn, { timeoutMs: 10_000 });
 }
 
-function handle(dir: string, c: ClaimFile, index: number, me: ProcRef): IdClaim {
+function handle(dir: string, c: ClaimFile, index: number, me: IdHolder & { proc: ProcRef }): IdClaim {
   const path = join(dir, String(c.uid));
   let released = false;
   /** Our claim's file under the lock, or null when it is not ours any more. */
   const ours = (): ClaimFile | null => {
     const now = readClaim(path);
-    return now && now.token === c.token ? now : null;
+    return now && now !== 'unreadable' && now.token === c.token ? now : null;
   };
   return {
     uid: c.uid,
@@ -157,7 +205,7 @@ function handle(dir: string, c: ClaimFile, index: number, me: ProcRef): IdClaim 
         const now = ours();
         // Taken over: only after every holder, this process among them, was gone. Never here.
         if (!now) throw new BvisorError('BV_INTERNAL', `per-run ids: the claim on ${c.uid} is not this run's any more`);
-        writeClaim(dir, { ...now, holders: [...now.holders, h] });
+        writeClaim(dir, { ...now, holders: [...now.holders, { ...h, ns: me.ns }] });
       });
     },
     release() {
@@ -167,11 +215,11 @@ function handle(dir: string, c: ClaimFile, index: number, me: ProcRef): IdClaim 
       // holds nothing then), and the run or create it ends must keep its own outcome.
       try {
         locked(dir, () => {
-        const now = ours();
-        if (!now) return;
-        const rest = now.holders.filter((h) => !('proc' in h && h.proc.pid === me.pid && h.proc.startTime === me.startTime));
-        if (rest.some(exists)) return writeClaim(dir, { ...now, holders: rest });
-        rmSync(path, { force: true });
+          const now = ours();
+          if (!now) return;
+          const rest = now.holders.filter((h) => !('proc' in h && h.proc.pid === me.proc.pid && h.proc.startTime === me.proc.startTime && h.ns === me.ns));
+          if (rest.some((h) => exists(h, me.ns!))) return writeClaim(dir, { ...now, holders: rest });
+          rmSync(path, { force: true });
         });
       } catch {
         // (above)
@@ -181,25 +229,31 @@ function handle(dir: string, c: ClaimFile, index: number, me: ProcRef): IdClaim 
 }
 
 /**
- * An id of `range` for this process's launch (and what it holds it with). From a random place in
- * the range: an id let go is not the next one taken, so what a run left in a shared grant meets
- * the next owner of its id as seldom as the range allows. Every id held: BV_IDS_EXHAUSTED.
+ * An id of `range` for this process's launch (and what it holds it with). The range's first id is
+ * never one: every launch shared it before ids were per run (containers made then may still run
+ * as it), and `bvisor plan` shows it for a launch it cannot know. The others from a random place:
+ * an id let go is not the next one taken, so what a run left in a shared grant meets the next
+ * owner of its id as seldom as the range allows. Every id held: BV_IDS_EXHAUSTED.
  */
 export function claimIds(range: IdRange, dir: string = ID_CLAIMS_DIR): IdClaim {
-  const me: ProcRef = { pid: process.pid, startTime: startTime(process.pid) ?? '' };
+  const st = startTime(process.pid);
+  if (st === null) throw new BvisorError('BV_INTERNAL', `per-run ids: /proc/${process.pid}/stat cannot be read, so this process cannot be named as a holder`);
+  const here = ownNamespaces();
+  const me = { proc: { pid: process.pid, startTime: st }, ns: here };
   const d = claimsDir(dir);
+  const usable = range.count - 1;
   return locked(d, () => {
-    const from = range.count > 1 ? randomInt(range.count) : 0;
-    for (let k = 0; k < range.count; k++) {
-      const index = (from + k) % range.count;
+    const from = usable > 1 ? randomInt(usable) : 0;
+    for (let k = 0; k < usable; k++) {
+      const index = 1 + ((from + k) % usable);
       const uid = range.uid + index;
-      const held = readClaim(join(d, String(uid)));
-      if (held && held.holders.some(exists)) continue;
-      const c: ClaimFile = { v: 1, token: randomUUID(), uid, gid: range.gid + index, holders: [{ proc: me }] };
+      const now = readClaim(join(d, String(uid)));
+      if (now && held(now, here)) continue;
+      const c: ClaimFile = { v: 1, token: randomUUID(), uid, gid: range.gid + index, holders: [me] };
       writeClaim(d, c);
       return handle(d, c, index, me);
     }
-    throw new BvisorError('BV_IDS_EXHAUSTED', `every one of the ${range.count} ids of bvisor's range (${range.uid}–${range.uid + range.count - 1}) is held by a live run or container; nothing was run`, { hint: `delete stopped containers (bvisor list), or give bvisor a larger range in /etc/subuid and /etc/subgid (bvisor:START:COUNT)` });
+    throw new BvisorError('BV_IDS_EXHAUSTED', `every one of the ${usable} ids bvisor's range gives out (${range.uid + 1}–${range.uid + range.count - 1}) is held by a live run, a spare wasm runner or a container (stopped ones too, until their delete); nothing was run`, { hint: `${dir}/<uid> names each id's holders (state directories, pids); delete containers no longer needed, or give bvisor a larger range in /etc/subuid and /etc/subgid (bvisor:START:COUNT)` });
   });
 }
 
@@ -216,10 +270,11 @@ export function releaseUnheld(uid: number, dir: string = ID_CLAIMS_DIR): void {
   // Never thrown: the delete it ends is done, and a claim left is taken over by the next launch
   // that lands on it (nothing holds it).
   try {
+    const here = ownNamespaces();
     locked(claimsDir(dir), () => {
       const path = join(dir, String(uid));
       const c = readClaim(path);
-      if (!c || !c.holders.some(exists)) rmSync(path, { force: true });
+      if (c && !held(c, here)) rmSync(path, { force: true });
     });
   } catch {
     // (above)
@@ -240,7 +295,3 @@ export function perRunHost(host: HostFacts, dir: string = ID_CLAIMS_DIR): { host
   return { host: { ...host, mapping: { uid: claim.uid, gid: claim.gid, source, range } }, claim };
 }
 
-/** Whether launches on this host take ids of their own (rootful, with a range). */
-export function perRunIds(host: HostFacts): boolean {
-  return host.identity.euid === 0 && (host.mapping.range ?? null) !== null;
-}

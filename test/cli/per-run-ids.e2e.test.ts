@@ -4,7 +4,7 @@
 // bound over /etc/subuid and /etc/subgid and a tmpfs over /run (where claims live), so nothing of
 // the host's is read or left. Oracles: the disk (who owns what a workload wrote, and whether
 // another may write it), /proc/<pid>/status of a container's init, the claim files.
-import { chmodSync, existsSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -76,10 +76,10 @@ describe('per-run ids (a bvisor range in /etc/subuid)', () => {
 
   it('a stopped container keeps its id; a run beside it, with another id, cannot write what it left in a shared grant', () => {
     if (!canRun()) return;
-    const r = sharedGrant('bvisor:410000:2\n');
+    const r = sharedGrant('bvisor:410000:3\n');
     expect(r.status, r.stderr).toBe(0);
     // The container's file, on disk, is one of the range's ids (not the shared nobody)...
-    expect([410000, 410001]).toContain(r.owner);
+    expect([410001, 410002]).toContain(r.owner);
     // ...and the run beside it had the other id: the file is not its (0644).
     expect(r.appended).toBe('refused');
     expect(r.stderr).toContain('Permission denied');
@@ -99,25 +99,58 @@ describe('per-run ids (a bvisor range in /etc/subuid)', () => {
     expect(r.claimsHeld).toBe('');
   });
 
-  it('exec joins the container as its id; every id held refuses the next launch, leaving nothing', () => {
+  it('exec joins the container as its id; every id held refuses the next launch, leaving nothing (a range of 2: its first id is never given out)', () => {
     if (!canRun()) return;
     const sleeper = shBundle('sleep 30', null);
     const r = inPrivate(
-      'bvisor:420000:1\n',
+      'bvisor:420000:2\n',
       `$BV create c1 -b ${sleeper} >/dev/null && $BV start c1 && ` +
         `pid=$($BV state c1 | sed -n 's/.*"pid": *\\([0-9]*\\).*/\\1/p' | head -1); echo "init=$(awk '/^Uid:/ {print $2}' /proc/$pid/status)"; ` +
         `echo "exec=$($BV exec c1 /usr/bin/cat /proc/self/uid_map | tr -s ' ' | tr '\\n' ,)"; ` +
+        `echo "pid=$pid"; echo "claim=$(cat /run/bvisor-ids/420001)"; ` +
         `$BV run r2 -b ${sleeper}; echo "run=$?"; ` +
         `echo "entries=$(ls $BVROOT/containers | tr '\\n' ,)"; ` +
         `$BV delete -f c1; echo "after=$(ls /run/bvisor-ids | grep -v lock | tr '\\n' ,)"`,
     );
-    expect(said(r.stdout, 'init'), r.stderr).toEqual(['420000']);
-    expect(said(r.stdout, 'exec')).toEqual([' 0 420000 1,']);
+    expect(said(r.stdout, 'init'), r.stderr).toEqual(['420001']);
+    expect(said(r.stdout, 'exec')).toEqual([' 0 420001 1,']);
+    // Held by the container (its state directory) and by its init (by pid): a bvisor that cannot
+    // judge the one still sees the other while it lives.
+    const holders = (JSON.parse(said(r.stdout, 'claim')[0] ?? '{}') as { holders?: Array<{ proc?: { pid: number }; container?: { dir: string } }> }).holders ?? [];
+    expect(holders.some((h) => h.container?.dir.endsWith('/containers/c1'))).toBe(true);
+    expect(holders.some((h) => h.proc?.pid === Number(said(r.stdout, 'pid')[0]))).toBe(true);
     expect(said(r.stdout, 'run')).toEqual(['125']);
-    expect(r.stderr).toContain('error BV_IDS_EXHAUSTED: every one of the 1 ids of bvisor\'s range (420000–420000) is held by a live run or container; nothing was run');
+    expect(r.stderr).toContain('error BV_IDS_EXHAUSTED: every one of the 1 ids bvisor\'s range gives out (420001–420001) is held by a live run, a spare wasm runner or a container (stopped ones too, until their delete); nothing was run');
     // Nothing of r2's was made: no entry beside c1's.
     expect(said(r.stdout, 'entries')).toEqual(['c1,']);
     expect(said(r.stdout, 'after')).toEqual(['']);
   });
-});
 
+  it('a write grant owned by an id of the range (another workload\'s) is refused, by plan and by run alike', () => {
+    if (!canRun()) return;
+    const theirs = tempDir('bvisor-ids-theirs-');
+    chmodSync(theirs, 0o755);
+    chownSync(theirs, 430001, 430001);
+    const b = shBundle(`echo x > ${theirs}/f`, theirs);
+    const r = inPrivate('bvisor:430000:3\n', `$BV plan ${b}; echo "plan=$?"; $BV run r1 -b ${b}; echo "run=$?"`);
+    expect(said(r.stdout, 'plan')).toEqual(['3']);
+    // (run reports its own errors as 125, the plan's refusal among them)
+    expect(said(r.stdout, 'run')).toEqual(['125']);
+    // Said twice (plan, then run), naming the owner as one of the range's.
+    expect(r.stderr.split(`is owned by 430001:430001, an id of bvisor's range (430000–430002)`).length - 1).toBe(2);
+    expect(existsSync(join(theirs, 'f'))).toBe(false);
+  });
+
+  it('an API run whose next spare runner finds no id left keeps its outcome and leaves no spare', () => {
+    if (!canRun()) return;
+    // One id to give out: the run holds it while its guest runs, so its spare finds none.
+    const api = join(ROOT, 'dist', 'index.js');
+    const script = `const { runConfined, closeSpares } = await import(${JSON.stringify(api)}); for (const i of [1, 2]) { const r = await runConfined(${JSON.stringify(join(ROOT, 'bundles', 'hello-wasm'))}, { spare: true, cgroupParent: process.env.BVISOR_CGROUP_PARENT }); console.log('run' + i + '=' + r.exitStatus + ':' + JSON.stringify(r.stdout.toString())); } await closeSpares();`;
+    const r = inPrivate('bvisor:440000:2\n', `${JSON.stringify(process.execPath)} --input-type=module -e ${JSON.stringify(script).replace(/\$/g, '\\$')}; echo "api=$?"; echo "left=$(ls /run/bvisor-ids | grep -v lock | tr '\\n' ,)"`);
+    expect(said(r.stdout, 'api'), r.stderr).toEqual(['0']);
+    expect(said(r.stdout, 'run1')).toHaveLength(1);
+    expect(said(r.stdout, 'run1')[0]).toMatch(/^0:"hello from wasm/);
+    expect(said(r.stdout, 'run2')[0]).toMatch(/^0:"hello from wasm/);
+    expect(said(r.stdout, 'left')).toEqual(['']);
+  });
+});

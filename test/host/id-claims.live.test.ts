@@ -2,7 +2,7 @@
 // asks (other processes: the lock), and one whose holders are all gone is taken again. Oracles:
 // the claim files on disk, /proc (a holder is a process that really ended), and child processes
 // claiming at once.
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { spawn, spawnSync } from 'node:child_process';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -38,68 +38,97 @@ async function endedProcess(): Promise<{ pid: number; startTime: string }> {
   return ref;
 }
 
-const RANGE: IdRange = { uid: 400000, gid: 500000, count: 3 };
+const RANGE: IdRange = { uid: 400000, gid: 500000, count: 4 };
+/** What a holder records of this process's namespaces (mount, pid, time), as the module does. */
+const ns = (): string => ['mnt', 'pid', 'time'].map((n) => readlinkSync(`/proc/self/ns/${n}`)).join(' ');
 
 describe('per-run id claims (live)', () => {
-  it('gives each claim an id of its own, from the range, with the gid at the same place', () => {
+  it('gives each claim an id of its own, from the range but never its first, with the gid at the same place', () => {
     const dir = join(tempDir(), 'ids');
     const a = claimIds(RANGE, dir);
     const b = claimIds(RANGE, dir);
     const c = claimIds(RANGE, dir);
     expect(new Set([a.uid, b.uid, c.uid]).size).toBe(3);
     for (const x of [a, b, c]) {
-      expect(x.uid).toBeGreaterThanOrEqual(400000);
-      expect(x.uid).toBeLessThan(400003);
+      expect(x.uid).toBeGreaterThanOrEqual(400001);
+      expect(x.uid).toBeLessThan(400004);
       expect(x.gid - 500000).toBe(x.uid - 400000);
     }
-    expect(claimsIn(dir)).toEqual([400000, 400001, 400002]);
+    expect(claimsIn(dir)).toEqual([400001, 400002, 400003]);
     // Made 0700: another user who could write here could take every id or free one in use.
     expect(spawnSync('stat', ['-c', '%a %u', dir], { encoding: 'utf8' }).stdout.trim()).toBe('700 0');
     // Every id held by a live process (this one): the next is refused, by name.
     const e = thrown(() => claimIds(RANGE, dir));
     expect(e.code).toBe('BV_IDS_EXHAUSTED');
-    expect(e.message).toContain('400000–400002');
+    expect(e.message).toContain('400001–400003');
     // Let go, it can be taken again.
     b.release();
     expect(claimsIn(dir)).not.toContain(b.uid);
     expect(claimIds(RANGE, dir).uid).toBe(b.uid);
   });
 
-  it('takes over a claim whose holders have all ended, never one with a holder alive', async () => {
+  it('takes over a claim whose holders have all ended, never one with a holder alive, nor one it cannot judge', async () => {
     const dir = join(tempDir(), 'ids');
-    const one: IdRange = { uid: 400000, gid: 400000, count: 1 };
+    const two: IdRange = { uid: 400000, gid: 400000, count: 2 };
     mkdirSync(dir, { mode: 0o700 });
     const dead = await endedProcess();
     const me = procRef(process.pid)!;
-    writeFileSync(join(dir, '400000'), JSON.stringify({ v: 1, token: 't', uid: 400000, gid: 400000, holders: [{ proc: dead }, { proc: me }] }));
-    expect(thrown(() => claimIds(one, dir)).code).toBe('BV_IDS_EXHAUSTED');
-    writeFileSync(join(dir, '400000'), JSON.stringify({ v: 1, token: 't', uid: 400000, gid: 400000, holders: [{ proc: dead }] }));
-    const c = claimIds(one, dir);
-    expect(c.uid).toBe(400000);
-    expect(holdersOf(dir, 400000)).toEqual([{ proc: me }]);
-    // A torn file (its writer died mid-write) holds nothing either.
-    c.release();
-    writeFileSync(join(dir, '400000'), '{"v":1,"tok');
-    expect(claimIds(one, dir).uid).toBe(400000);
+    const here = ns();
+    const put = (holders: unknown[] | string): void => writeFileSync(join(dir, '400001'), typeof holders === 'string' ? holders : JSON.stringify({ v: 1, token: 't', uid: 400001, gid: 400001, holders }));
+    put([{ proc: dead, ns: here }, { proc: me, ns: here }]);
+    expect(thrown(() => claimIds(two, dir)).code).toBe('BV_IDS_EXHAUSTED');
+    // The same ended process, named in another pid namespace: its pid means nothing here.
+    put([{ proc: dead, ns: 'mnt:[1] pid:[2] time:[3]' }]);
+    expect(thrown(() => claimIds(two, dir)).code).toBe('BV_IDS_EXHAUSTED');
+    // A claim file this bvisor cannot read (never torn: written by rename) holds too.
+    put('{"v":2}');
+    expect(thrown(() => claimIds(two, dir)).code).toBe('BV_IDS_EXHAUSTED');
+    put([{ proc: dead, ns: here }]);
+    const c = claimIds(two, dir);
+    expect(c.uid).toBe(400001);
+    expect(holdersOf(dir, 400001)).toEqual([{ proc: me, ns: here }]);
   });
 
   it('a container holds its id from create to delete, whoever made it, and not past its state', () => {
     const dir = join(tempDir(), 'ids');
-    const one: IdRange = { uid: 400000, gid: 400000, count: 1 };
+    const two: IdRange = { uid: 400000, gid: 400000, count: 2 };
     const box = tempDir();
     writeFileSync(join(box, 'state.json'), JSON.stringify({ runId: 'run-1' }));
-    const c = claimIds(one, dir);
+    const c = claimIds(two, dir);
     c.hold({ container: { dir: box, runId: 'run-1' } });
     // The creating process lets go; the container still holds it.
     c.release();
-    expect(holdersOf(dir, 400000)).toEqual([{ container: { dir: box, runId: 'run-1' } }]);
-    expect(thrown(() => claimIds(one, dir)).code).toBe('BV_IDS_EXHAUSTED');
-    releaseUnheld(400000, dir);
-    expect(claimsIn(dir)).toEqual([400000]);
+    expect(holdersOf(dir, 400001)).toEqual([{ container: { dir: box, runId: 'run-1' }, ns: ns() }]);
+    expect(thrown(() => claimIds(two, dir)).code).toBe('BV_IDS_EXHAUSTED');
+    releaseUnheld(400001, dir);
+    expect(claimsIn(dir)).toEqual([400001]);
     // The same name made again by another create is not the container that held it.
     writeFileSync(join(box, 'state.json'), JSON.stringify({ runId: 'run-2' }));
-    releaseUnheld(400000, dir);
+    releaseUnheld(400001, dir);
     expect(claimsIn(dir)).toEqual([]);
+  });
+
+  it('a state that is not root\'s regular file holds nothing, and a FIFO there is not waited on', () => {
+    const dir = join(tempDir(), 'ids');
+    const two: IdRange = { uid: 400000, gid: 400000, count: 2 };
+    const box = tempDir();
+    const c = claimIds(two, dir);
+    c.hold({ container: { dir: box, runId: 'run-1' } });
+    c.release();
+    // Made again by someone else (a parent removed and remade in /tmp): not the container's.
+    writeFileSync(join(box, 'state.json'), JSON.stringify({ runId: 'run-1' }));
+    chownSync(join(box, 'state.json'), 65534, 65534);
+    releaseUnheld(400001, dir);
+    expect(claimsIn(dir)).toEqual([]);
+    const d = claimIds(two, dir);
+    d.hold({ container: { dir: box, runId: 'run-1' } });
+    d.release();
+    rmSync(join(box, 'state.json'));
+    expect(spawnSync('mkfifo', [join(box, 'state.json')]).status).toBe(0);
+    // Within the test's time: a blocking open would hang here while holding the lock.
+    const t0 = Date.now();
+    expect(claimIds(two, dir).uid).toBe(400001);
+    expect(Date.now() - t0).toBeLessThan(5000);
   });
 
   it('refuses a claims directory another user could write, or a link', () => {
@@ -120,7 +149,7 @@ describe('per-run id claims (live)', () => {
   it('processes claiming at once get ids of their own (the lock), and each lets go when it ends', async () => {
     const dir = join(tempDir(), 'ids');
     const mod = resolve('dist/host/id-claims.js');
-    const script = `const { claimIds } = require(${JSON.stringify(mod)}); const c = claimIds({ uid: 400000, gid: 400000, count: 4 }, ${JSON.stringify(dir)}); process.stdout.write(String(c.uid)); setTimeout(() => c.release(), 300);`;
+    const script = `const { claimIds } = require(${JSON.stringify(mod)}); const c = claimIds({ uid: 400000, gid: 400000, count: 5 }, ${JSON.stringify(dir)}); process.stdout.write(String(c.uid)); setTimeout(() => c.release(), 300);`;
     const runs = [0, 1, 2, 3].map(
       () =>
         new Promise<string>((res, rej) => {
@@ -139,11 +168,11 @@ describe('per-run id claims (live)', () => {
   it('perRunHost: rootful with a range, the mapping is the claim; else the host as it is', () => {
     const dir = join(tempDir(), 'ids');
     const ranged = hostFacts();
-    ranged.mapping = { uid: 400000, gid: 400000, source: '/etc/subuid and /etc/subgid (bvisor)', range: { uid: 400000, gid: 400000, count: 2 } };
+    ranged.mapping = { uid: 400000, gid: 400000, source: '/etc/subuid and /etc/subgid (bvisor)', range: { uid: 400000, gid: 400000, count: 3 } };
     const a = perRunHost(ranged, dir);
     expect(a.claim).not.toBeNull();
     expect(a.host.mapping).toMatchObject({ uid: a.claim!.uid, gid: a.claim!.gid, range: ranged.mapping.range });
-    expect(a.host.mapping.source).toMatch(/\(bvisor\), id [01] of 2: this launch's own$/);
+    expect(a.host.mapping.source).toMatch(/\(bvisor\), id [12] of 3: this launch's own$/);
     // A spare runner claims again from a per-run host: one id's words, not two.
     const b = perRunHost(a.host, dir);
     expect(b.host.mapping.uid).not.toBe(a.host.mapping.uid);
@@ -154,6 +183,9 @@ describe('per-run id claims (live)', () => {
     expect(perRunHost(shared, dir)).toEqual({ host: shared, claim: null });
     const rootless = { ...ranged, identity: { uid: 1000, gid: 1000, euid: 1000, egid: 1000 } };
     expect(perRunHost(rootless, dir).claim).toBeNull();
-    expect(existsSync(join(dir, '400000')) || existsSync(join(dir, '400001'))).toBe(false);
+    expect(claimsIn(dir)).toEqual([]);
+    // A range of one id is that id, shared by every launch (the first is never given out).
+    const single = { ...ranged, mapping: { ...ranged.mapping, range: { uid: 400000, gid: 400000, count: 1 } } };
+    expect(perRunHost(single, dir)).toEqual({ host: single, claim: null });
   });
 });

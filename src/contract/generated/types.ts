@@ -600,7 +600,7 @@ export interface HostFacts {
     gid: number;
     source: string;
     /**
-     * As root with a `bvisor` entry in /etc/subuid and /etc/subgid: its first ids and how many (the smaller count of the two). Each launch then maps its workload to an id of its own from the range, held until the run ends or the container is deleted (uid, gid above are then that launch's). Absent or null: every launch shares uid and gid.
+     * As root with a `bvisor` entry in /etc/subuid and /etc/subgid: its first ids and how many (the smaller count of the two). With two ids or more, each launch maps its workload to an id of its own from the range (never its first, which uid and gid name when no launch is meant), held until the run ends or the container is deleted (uid, gid above are then that launch's). Absent, null or a range of one id: every launch shares uid and gid.
      */
     range?: null | {
       uid: number;
