@@ -12,6 +12,7 @@ import { BvisorError, withCleanupAsync } from '../contract/errors.js';
 import { hostRootLinks, loadBundle, loadManifestText, type LoadedBundle } from '../host/bundle.js';
 import { probeHost } from '../host/facts.js';
 import { perRunHost } from '../host/id-claims.js';
+import { procRef } from '../host/proc.js';
 import { hostLookup } from '../host/lookup.js';
 import { loadManifest } from '../core/manifest.js';
 import { propose, type KeptGrant, type Proposal } from '../core/learn.js';
@@ -134,7 +135,12 @@ async function learnLoaded(b: LoadedBundle, o: LearnOptions): Promise<LearnOutco
   try {
     plan = admittedLinuxPlan(lb, own.host, { cgroupParent: o.cgroupParent, root: null }, 'run');
     const capture = { stdout: relay('stdout', plan.launch!.outputBytes, o.relay), stderr: relay('stderr', plan.launch!.outputBytes, o.relay) };
-    r = await launchLinux({ plan, host: own.host, runName: `learn-${randomUUID().slice(0, 8)}`, hostname: 'bvisor', secret: secretFromEnv(o.secretEnv), capture, dieWithParent: true, observe: LEARN_OBSERVE });
+    // Its workload holds the id too, should it outlive this process (as a run's does).
+    const holdWorkload = (c: { pid: number }): void => {
+      const ref = procRef(c.pid);
+      if (ref) own.claim?.hold({ proc: ref });
+    };
+    r = await launchLinux({ plan, host: own.host, runName: `learn-${randomUUID().slice(0, 8)}`, hostname: 'bvisor', secret: secretFromEnv(o.secretEnv), capture, dieWithParent: true, observe: LEARN_OBSERVE, onExec: holdWorkload });
   } finally {
     own.claim?.release();
   }

@@ -1115,7 +1115,7 @@ function finish(root: string, id: string, dir: string, s: ContainerState, d: Der
   // Read while the plan is there; a plan that is not the container's names no claim of its.
   const uid = intactPlan(dir, s)?.launch?.identity.uid ?? null;
   removeDir(dir);
-  if (uid !== null) releaseUnheld(uid);
+  if (uid !== null) releaseUnheld(uid, s.runId);
   if (lost) throw new BvisorError(lost.code, `container ${id} was removed (delete -f), but its report could not be sealed and journaled: ${lost.message}`, { hint: planRefused(lost) ? 'the container is gone, without a report' : 'free space in the state root; the container is gone' });
   return report;
 }

@@ -8,7 +8,7 @@ import type { HostFacts, Plan, ReportBody, SealedReport } from '../contract/gene
 import { BvisorError, undone, withCleanupAsync, type Issue } from '../contract/errors.js';
 import { loadBundle, type LoadedBundle } from '../host/bundle.js';
 import { probeHost } from '../host/facts.js';
-import { perRunHost, perRunIds } from '../host/id-claims.js';
+import { perRunHost, perRunIds, type IdClaim } from '../host/id-claims.js';
 import { sha256Hex, streamHoldsSecret } from '../host/hash.js';
 import { plan as runPlanner } from '../core/planner.js';
 import { sealReport } from '../core/report.js';
@@ -224,13 +224,13 @@ export async function runLoaded(b: LoadedBundle, opts: RunOptions): Promise<RunO
   // process holds the claim while it runs, waits for and tears down the workload.
   const { host, claim } = opts.plan ? { host: probed, claim: null } : perRunHost(probed);
   try {
-    return await runAs(b, opts, host);
+    return await runAs(b, opts, host, claim);
   } finally {
     claim?.release();
   }
 }
 
-async function runAs(b: LoadedBundle, opts: RunOptions, host: HostFacts): Promise<RunOutcome> {
+async function runAs(b: LoadedBundle, opts: RunOptions, host: HostFacts, claim: IdClaim | null): Promise<RunOutcome> {
   const signal = opts.signal ?? null;
   const createdAt = new Date();
   const runId = randomUUID();
@@ -281,6 +281,8 @@ async function runAs(b: LoadedBundle, opts: RunOptions, host: HostFacts): Promis
     lease = opts.root !== null ? await prepareStateRootYielding(opts.root, { key, stillWanted }) : null;
     // With an id and a root, the run is registered like a container while it runs.
     if (opts.root !== null && opts.id !== null) reg = registerRun(opts.root, opts.id, { runId, bundle: b.bundle.source, manifestSha256: b.bundle.manifestSha256, plan });
+    // Its entry holds the id as a container's does: one kept (run --keep) until its delete.
+    if (reg) claim?.hold({ container: { dir: reg.dir, runId } });
     fault('run:after-state');
     const runName = runNameOf(opts.id, runId);
     const r = reg;
@@ -305,6 +307,11 @@ async function runAs(b: LoadedBundle, opts: RunOptions, host: HostFacts): Promis
     // released: the go byte (Linux), the job handed to the runner (wasm). A throw: never released.
     const recordStart = async (pid: number | null, cgroupDirs: string[]): Promise<void> => {
       stillWanted();
+      // The workload (pid 1 of its namespace, which outlives all it starts) holds this run's id
+      // too, before it is released: should it outlive this process (a workload may clear its
+      // parent-death signal), its id is not the next launch's while it runs.
+      const ref = pid !== null ? procRef(pid) : null;
+      if (ref) claim?.hold({ proc: ref });
       if (pidFile && pid !== null) {
         writePidFile(pidFile, pid);
         pidFileWritten = true;

@@ -37,9 +37,9 @@ export interface IdRange {
   count: number;
 }
 
-/** Who holds a claim. `ns` is the namespaces it is named in (mount, pid and time namespace inodes
- * of the process that added it): a path means something only in its mount namespace, a pid and a
- * start time only in their pid and time namespaces. */
+/** Who holds a claim. `ns` is the namespaces it is named in, as the process that added it saw
+ * them: a container's path means something only in its mount namespace, a process's pid and start
+ * time only in their pid and time namespaces. */
 export type IdHolder = ({ proc: ProcRef } | { container: { dir: string; runId: string } }) & { ns?: string };
 
 interface ClaimFile {
@@ -61,15 +61,28 @@ export interface IdClaim {
   release(): void;
 }
 
-/** This process's mount, pid and time namespaces, as a holder records them. */
-function ownNamespaces(): string {
-  return ['mnt', 'pid', 'time'].map((n) => {
+/** How this process names namespaces in a holder: `mnt` for a container's path, `proc` for a
+ * process's pid and start time. Where /proc is not its own pid namespace's (/proc/self is not its
+ * pid), it cannot judge a pid at all, and says so. */
+interface Here {
+  mnt: string;
+  proc: string;
+}
+function ownNamespaces(): Here {
+  const ns = (n: string): string => {
     try {
       return readlinkSync(`/proc/self/ns/${n}`);
     } catch {
       return `${n}:?`; // (a kernel without time namespaces: the same answer for every bvisor)
     }
-  }).join(' ');
+  };
+  let ownProc = false;
+  try {
+    ownProc = readlinkSync('/proc/self') === String(process.pid);
+  } catch {
+    // (no /proc: nothing can be judged by pid)
+  }
+  return { mnt: ns('mnt'), proc: ownProc ? `${ns('pid')} ${ns('time')}` : 'a /proc of another pid namespace' };
 }
 
 /** A container's state file as root (this process) wrote it: a regular file of ours, read without
@@ -99,12 +112,13 @@ const STATE_MAX = 1024 * 1024;
  * zombie too: what it leaves in its pid namespace is killed before it can be reaped). A container:
  * its state directory still holds a state of that run (one removed by delete, or made again under
  * the same name by another create, holds nothing). A holder named in other namespaces than this
- * process's cannot be judged from here, and neither can a state that cannot be read: both hold.
- * A claim is given up only on evidence.
+ * process's (a pid in another pid or time namespace, a path in another mount namespace) cannot be
+ * judged from here, and neither can a state that cannot be read: both hold. A claim is given up
+ * only on evidence.
  */
-function exists(h: IdHolder, here: string): boolean {
-  if (h.ns !== here) return true;
-  if ('proc' in h) return startTime(h.proc.pid) === h.proc.startTime;
+function exists(h: IdHolder, here: Here): boolean {
+  if ('proc' in h) return h.ns !== here.proc || startTime(h.proc.pid) === h.proc.startTime;
+  if (h.ns !== here.mnt) return true;
   let text: string | null;
   try {
     text = ownStateText(join(h.container.dir, 'state.json'));
@@ -138,7 +152,7 @@ function readClaim(path: string): ClaimFile | null | 'unreadable' {
 }
 
 /** Whether a claim holds its id: any holder exists, or it cannot be read. */
-const held = (c: ClaimFile | 'unreadable', here: string): boolean => c === 'unreadable' || c.holders.some((h) => exists(h, here));
+const held = (c: ClaimFile | 'unreadable', here: Here): boolean => c === 'unreadable' || c.holders.some((h) => exists(h, here));
 
 function claimsError(what: string, e: unknown): BvisorError {
   const code = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
@@ -188,7 +202,7 @@ function locked<T>(dir: string, fn: () => T): T {
   return withFlock(join(dir, 'lock'), LOCK_EX, 'BV_IO', fn, { timeoutMs: 10_000 });
 }
 
-function handle(dir: string, c: ClaimFile, index: number, me: IdHolder & { proc: ProcRef }): IdClaim {
+function handle(dir: string, c: ClaimFile, index: number, me: IdHolder & { proc: ProcRef }, here: Here): IdClaim {
   const path = join(dir, String(c.uid));
   let released = false;
   /** Our claim's file under the lock, or null when it is not ours any more. */
@@ -205,7 +219,7 @@ function handle(dir: string, c: ClaimFile, index: number, me: IdHolder & { proc:
         const now = ours();
         // Taken over: only after every holder, this process among them, was gone. Never here.
         if (!now) throw new BvisorError('BV_INTERNAL', `per-run ids: the claim on ${c.uid} is not this run's any more`);
-        writeClaim(dir, { ...now, holders: [...now.holders, { ...h, ns: me.ns }] });
+        writeClaim(dir, { ...now, holders: [...now.holders, { ...h, ns: 'proc' in h ? here.proc : here.mnt }] });
       });
     },
     release() {
@@ -218,7 +232,7 @@ function handle(dir: string, c: ClaimFile, index: number, me: IdHolder & { proc:
           const now = ours();
           if (!now) return;
           const rest = now.holders.filter((h) => !('proc' in h && h.proc.pid === me.proc.pid && h.proc.startTime === me.proc.startTime && h.ns === me.ns));
-          if (rest.some((h) => exists(h, me.ns!))) return writeClaim(dir, { ...now, holders: rest });
+          if (rest.some((h) => exists(h, here))) return writeClaim(dir, { ...now, holders: rest });
           rmSync(path, { force: true });
         });
       } catch {
@@ -239,27 +253,37 @@ export function claimIds(range: IdRange, dir: string = ID_CLAIMS_DIR): IdClaim {
   const st = startTime(process.pid);
   if (st === null) throw new BvisorError('BV_INTERNAL', `per-run ids: /proc/${process.pid}/stat cannot be read, so this process cannot be named as a holder`);
   const here = ownNamespaces();
-  const me = { proc: { pid: process.pid, startTime: st }, ns: here };
+  const me = { proc: { pid: process.pid, startTime: st }, ns: here.proc };
   const d = claimsDir(dir);
   const usable = range.count - 1;
   return locked(d, () => {
     const from = usable > 1 ? randomInt(usable) : 0;
+    /** Ids held only by holders this bvisor cannot judge (another namespace's, or unreadable). */
+    let unjudged = 0;
     for (let k = 0; k < usable; k++) {
       const index = 1 + ((from + k) % usable);
       const uid = range.uid + index;
       const now = readClaim(join(d, String(uid)));
-      if (now && held(now, here)) continue;
+      if (now && held(now, here)) {
+        if (now === 'unreadable' || !now.holders.some((h) => (('proc' in h ? here.proc : here.mnt) === h.ns) && exists(h, here))) unjudged++;
+        continue;
+      }
       const c: ClaimFile = { v: 1, token: randomUUID(), uid, gid: range.gid + index, holders: [me] };
       writeClaim(d, c);
-      return handle(d, c, index, me);
+      return handle(d, c, index, me, here);
     }
-    throw new BvisorError('BV_IDS_EXHAUSTED', `every one of the ${usable} ids bvisor's range gives out (${range.uid + 1}–${range.uid + range.count - 1}) is held by a live run, a spare wasm runner or a container (stopped ones too, until their delete); nothing was run`, { hint: `${dir}/<uid> names each id's holders (state directories, pids); delete containers no longer needed, or give bvisor a larger range in /etc/subuid and /etc/subgid (bvisor:START:COUNT)` });
+    const other = unjudged ? `; ${unjudged} of them only by holders this bvisor cannot judge (recorded in another mount, pid or time namespace, which only a bvisor there can judge, or a claim it cannot read)` : '';
+    throw new BvisorError('BV_IDS_EXHAUSTED', `every one of the ${usable} ids bvisor's range gives out (${range.uid + 1}–${range.uid + range.count - 1}) is held by a live run, a spare wasm runner or a container (stopped ones too, until their delete)${other}; nothing was run`, { hint: `${dir}/<uid> names each id's holders (state directories, pids, the namespaces they were named in); delete containers no longer needed, or give bvisor a larger range in /etc/subuid and /etc/subgid (bvisor:START:COUNT)` });
   });
 }
 
-/** After a container's delete: its id's claim, if nothing holds it any more, is removed now
- * rather than when a launch next lands on it. Nothing to do where there is no claims directory. */
-export function releaseUnheld(uid: number, dir: string = ID_CLAIMS_DIR): void {
+/**
+ * After a container's delete: the container (its run id, named in whatever namespace) and every
+ * process holder that has ended let go of its id's claim, which goes when nothing holds it any
+ * more, rather than when a launch next lands on it. Without a run id (a state that could not be
+ * read), only a claim nothing holds goes. Nothing to do where there is no claims directory.
+ */
+export function releaseUnheld(uid: number, runId: string | null = null, dir: string = ID_CLAIMS_DIR): void {
   // Only root claims ids (rootless, a workload runs as its caller).
   if (process.geteuid?.() !== 0) return;
   try {
@@ -268,13 +292,17 @@ export function releaseUnheld(uid: number, dir: string = ID_CLAIMS_DIR): void {
     return;
   }
   // Never thrown: the delete it ends is done, and a claim left is taken over by the next launch
-  // that lands on it (nothing holds it).
+  // that lands on it (once nothing holds it).
   try {
     const here = ownNamespaces();
     locked(claimsDir(dir), () => {
       const path = join(dir, String(uid));
       const c = readClaim(path);
-      if (c && !held(c, here)) rmSync(path, { force: true });
+      if (!c || c === 'unreadable') return;
+      // The run id is a random UUID: the deleted container's own, in any namespace.
+      const rest = c.holders.filter((h) => !('container' in h && runId !== null && h.container.runId === runId) && !('proc' in h && h.ns === here.proc && !exists(h, here)));
+      if (!rest.some((h) => exists(h, here))) rmSync(path, { force: true });
+      else if (rest.length !== c.holders.length) writeClaim(dir, { ...c, holders: rest });
     });
   } catch {
     // (above)

@@ -6,11 +6,12 @@
 // another may write it), /proc/<pid>/status of a container's init, the claim files.
 import { chmodSync, chownSync, existsSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { BVISOR, cliEnv, ROOT } from '../helpers/cli.js';
 import { tempDir } from '../helpers/tmp.js';
 import { skipOrFail } from '../helpers/require.js';
+import { PROBE } from '../helpers/probe.js';
 
 function canRun(): boolean {
   if (process.geteuid?.() !== 0) return (skipOrFail('root', 'per-run ids are a rootful launch'), false);
@@ -152,5 +153,56 @@ describe('per-run ids (a bvisor range in /etc/subuid)', () => {
     expect(said(r.stdout, 'run1')[0]).toMatch(/^0:"hello from wasm/);
     expect(said(r.stdout, 'run2')[0]).toMatch(/^0:"hello from wasm/);
     expect(said(r.stdout, 'left')).toEqual(['']);
+  });
+
+  it('a workload that outlives its killed bvisor run keeps the run\'s id held until it is ended (delete -f)', () => {
+    if (!canRun()) return;
+    // The probe clears its parent-death signal (prctl(PR_SET_PDEATHSIG, 0)) and sleeps.
+    const b = tempDir('bvisor-ids-b-');
+    chmodSync(b, 0o755);
+    writeFileSync(join(b, 'boundary.yaml'), `bvisorVersion: "1"\nworkload:\n  process: { exe: ${PROBE}, args: [unparented, "30"], cwd: / }\nfilesystem:\n  - { path: ${dirname(PROBE)}, access: read-exec }\nlimits: { wall: 60s }\nstdio: { stdin: null, stdout: inherit, stderr: inherit }\n`);
+    const echo = shBundle('echo ran', null);
+    const r = inPrivate(
+      'bvisor:450000:2\n',
+      `$BV run r1 -b ${b} >/dev/null 2>&1 & bv=$!; ` +
+        // Until the workload holds the id too (it is released after that), then bvisor run dies.
+        `for i in $(seq 100); do grep -q '"proc".*"proc"' /run/bvisor-ids/450001 2>/dev/null && break; sleep 0.1; done; sleep 0.3; kill -9 $bv; wait $bv 2>/dev/null; ` +
+        `w=$($BV state r1 | sed -n 's/.*"pid": *\\([0-9]*\\).*/\\1/p' | head -1); echo "workload=$(awk '/^Uid:/ {print $2}' /proc/$w/status)"; ` +
+        `$BV run r2 -b ${echo}; echo "r2=$?"; ` +
+        `$BV delete -f r1 >/dev/null; for i in $(seq 50); do test -e /proc/$w || break; sleep 0.1; done; echo "gone=$(test -e /proc/$w && echo "no: $(grep State /proc/$w/status)" || echo yes)"; $BV run r3 -b ${echo} >/dev/null; echo "r3=$?"`,
+    );
+    // The workload lives on as the run's id, after its bvisor run was killed...
+    expect(said(r.stdout, 'workload'), r.stderr).toEqual(['450001']);
+    // ...which is still not the next launch's.
+    expect(said(r.stdout, 'r2')).toEqual(['125']);
+    expect(r.stderr).toContain('error BV_IDS_EXHAUSTED');
+    expect(said(r.stdout, 'gone')).toEqual(['yes']);
+    // Once it is gone, the id is the next launch's again.
+    expect(said(r.stdout, 'r3')).toEqual(['0']);
+  });
+
+  it('an API run (no state entry) whose workload outlives its killed process keeps the id held by the workload', () => {
+    if (!canRun()) return;
+    const b = tempDir('bvisor-ids-b-');
+    chmodSync(b, 0o755);
+    writeFileSync(join(b, 'boundary.yaml'), `bvisorVersion: "1"\nworkload:\n  process: { exe: ${PROBE}, args: [unparented, "30"], cwd: / }\nfilesystem:\n  - { path: ${dirname(PROBE)}, access: read-exec }\nlimits: { wall: 60s }\nstdio: { stdin: null, stdout: inherit, stderr: inherit }\n`);
+    const echo = shBundle('echo ran', null);
+    const api = join(ROOT, 'dist', 'index.js');
+    const script = `const { runConfined } = await import(${JSON.stringify(api)}); await runConfined(${JSON.stringify(b)}, { cgroupParent: process.env.BVISOR_CGROUP_PARENT });`;
+    const r = inPrivate(
+      'bvisor:460000:2\n',
+      `${JSON.stringify(process.execPath)} --input-type=module -e ${JSON.stringify(script).replace(/\$/g, '\\$')} >/dev/null 2>&1 & api=$!; ` +
+        `for i in $(seq 100); do grep -q '"proc".*"proc"' /run/bvisor-ids/460001 2>/dev/null && break; sleep 0.1; done; sleep 0.3; ` +
+        // The workload: the process of the range's id that is not the API's.
+        `w=$(for p in /proc/[0-9]*; do awk '/^Uid:/ && $2 == 460001 {print FILENAME}' $p/status 2>/dev/null; done | head -1 | cut -d/ -f3); ` +
+        `kill -9 $api; wait $api 2>/dev/null; echo "workload=$(awk '/^Uid:/ {print $2}' /proc/$w/status)"; ` +
+        `$BV run r2 -b ${echo}; echo "r2=$?"; ` +
+        `kill -9 $w; for i in $(seq 50); do test -e /proc/$w || break; sleep 0.1; done; ` +
+        `$BV run r3 -b ${echo} >/dev/null; echo "r3=$?"`,
+    );
+    expect(said(r.stdout, 'workload'), r.stderr).toEqual(['460001']);
+    expect(said(r.stdout, 'r2')).toEqual(['125']);
+    expect(r.stderr).toContain('error BV_IDS_EXHAUSTED');
+    expect(said(r.stdout, 'r3')).toEqual(['0']);
   });
 });

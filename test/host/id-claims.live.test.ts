@@ -39,8 +39,10 @@ async function endedProcess(): Promise<{ pid: number; startTime: string }> {
 }
 
 const RANGE: IdRange = { uid: 400000, gid: 500000, count: 4 };
-/** What a holder records of this process's namespaces (mount, pid, time), as the module does. */
-const ns = (): string => ['mnt', 'pid', 'time'].map((n) => readlinkSync(`/proc/self/ns/${n}`)).join(' ');
+/** What a holder records of this process's namespaces, as the module does: a process's pid and
+ * time namespaces, a container's mount namespace. */
+const procNs = (): string => ['pid', 'time'].map((n) => readlinkSync(`/proc/self/ns/${n}`)).join(' ');
+const mntNs = (): string => readlinkSync('/proc/self/ns/mnt');
 
 describe('per-run id claims (live)', () => {
   it('gives each claim an id of its own, from the range but never its first, with the gid at the same place', () => {
@@ -73,12 +75,12 @@ describe('per-run id claims (live)', () => {
     mkdirSync(dir, { mode: 0o700 });
     const dead = await endedProcess();
     const me = procRef(process.pid)!;
-    const here = ns();
+    const here = procNs();
     const put = (holders: unknown[] | string): void => writeFileSync(join(dir, '400001'), typeof holders === 'string' ? holders : JSON.stringify({ v: 1, token: 't', uid: 400001, gid: 400001, holders }));
     put([{ proc: dead, ns: here }, { proc: me, ns: here }]);
     expect(thrown(() => claimIds(two, dir)).code).toBe('BV_IDS_EXHAUSTED');
     // The same ended process, named in another pid namespace: its pid means nothing here.
-    put([{ proc: dead, ns: 'mnt:[1] pid:[2] time:[3]' }]);
+    put([{ proc: dead, ns: 'pid:[2] time:[3]' }]);
     expect(thrown(() => claimIds(two, dir)).code).toBe('BV_IDS_EXHAUSTED');
     // A claim file this bvisor cannot read (never torn: written by rename) holds too.
     put('{"v":2}');
@@ -98,14 +100,36 @@ describe('per-run id claims (live)', () => {
     c.hold({ container: { dir: box, runId: 'run-1' } });
     // The creating process lets go; the container still holds it.
     c.release();
-    expect(holdersOf(dir, 400001)).toEqual([{ container: { dir: box, runId: 'run-1' }, ns: ns() }]);
+    expect(holdersOf(dir, 400001)).toEqual([{ container: { dir: box, runId: 'run-1' }, ns: mntNs() }]);
     expect(thrown(() => claimIds(two, dir)).code).toBe('BV_IDS_EXHAUSTED');
-    releaseUnheld(400001, dir);
+    releaseUnheld(400001, null, dir);
     expect(claimsIn(dir)).toEqual([400001]);
     // The same name made again by another create is not the container that held it.
     writeFileSync(join(box, 'state.json'), JSON.stringify({ runId: 'run-2' }));
-    releaseUnheld(400001, dir);
+    releaseUnheld(400001, null, dir);
     expect(claimsIn(dir)).toEqual([]);
+  });
+
+  it('delete lets its container go whatever namespace named it, and ended processes with it; others from another namespace hold', async () => {
+    const dir = join(tempDir(), 'ids');
+    const two: IdRange = { uid: 400000, gid: 400000, count: 2 };
+    mkdirSync(dir, { mode: 0o700 });
+    const dead = await endedProcess();
+    const put = (holders: unknown[]): void => writeFileSync(join(dir, '400001'), JSON.stringify({ v: 1, token: 't', uid: 400001, gid: 400001, holders }));
+    // A container made from another mount namespace (whose state this process cannot see), and
+    // its ended init: the delete names its run id.
+    put([{ container: { dir: '/nowhere/c1', runId: 'run-1' }, ns: 'mnt:[1]' }, { proc: dead, ns: procNs() }]);
+    const e = thrown(() => claimIds(two, dir));
+    expect(e.code).toBe('BV_IDS_EXHAUSTED');
+    expect(e.message).toContain('1 of them only by holders this bvisor cannot judge');
+    releaseUnheld(400001, 'run-2', dir);
+    expect(claimsIn(dir)).toEqual([400001]);
+    releaseUnheld(400001, 'run-1', dir);
+    expect(claimsIn(dir)).toEqual([]);
+    // A live process of another pid namespace is not the delete's to drop.
+    put([{ container: { dir: '/nowhere/c1', runId: 'run-1' }, ns: 'mnt:[1]' }, { proc: dead, ns: 'pid:[2] time:[3]' }]);
+    releaseUnheld(400001, 'run-1', dir);
+    expect(holdersOf(dir, 400001)).toEqual([{ proc: dead, ns: 'pid:[2] time:[3]' }]);
   });
 
   it('a state that is not root\'s regular file holds nothing, and a FIFO there is not waited on', () => {
@@ -118,7 +142,7 @@ describe('per-run id claims (live)', () => {
     // Made again by someone else (a parent removed and remade in /tmp): not the container's.
     writeFileSync(join(box, 'state.json'), JSON.stringify({ runId: 'run-1' }));
     chownSync(join(box, 'state.json'), 65534, 65534);
-    releaseUnheld(400001, dir);
+    releaseUnheld(400001, null, dir);
     expect(claimsIn(dir)).toEqual([]);
     const d = claimIds(two, dir);
     d.hold({ container: { dir: box, runId: 'run-1' } });
