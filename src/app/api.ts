@@ -8,7 +8,7 @@ import type { Plan } from '../contract/generated/types.js';
 import type { NormalManifest } from '../core/manifest.js';
 import type { PlanPaths } from '../core/features.js';
 import { probeHost } from '../host/facts.js';
-import { perRunIds } from '../host/id-claims.js';
+import { perRunIds } from '../core/host-view.js';
 import { BvisorError, withCleanupAsync } from '../contract/errors.js';
 import { runLoaded, admittedLinuxPlan, abortedError, type RunOptions } from './run.js';
 import { secretVar } from '../core/secrets.js';
@@ -38,7 +38,8 @@ export interface RunConfinedOptions {
    * kind of boundary, hiding Node's start-up (about 50 ms). Call closeSpares() before exiting.
    * Only for runs without a root (with one, the option has no effect): such a run is journaled,
    * and its start record names its runner's cgroup leaves under the run's own name, for recovery
-   * to find; a runner started for no run yet has no such name.
+   * to find; a runner started for no run yet has no such name. Nor where each launch takes host
+   * ids of its own (a `bvisor` range in /etc/subuid): a spare's would not be its run's.
    */
   spare?: boolean;
   /** Observe seccomp denials (default true). Off, the filter denies the same calls and the

@@ -13,7 +13,7 @@ import { hostnameFor } from '../core/ids.js';
 import { loadBundle, type LoadedBundle } from '../host/bundle.js';
 import { prepareStateRoot } from '../host/state-root.js';
 import { probeHost, errnoName } from '../host/facts.js';
-import { perRunHost } from '../host/id-claims.js';
+import { perRunHost, procHolder } from '../host/id-claims.js';
 import { procRef } from '../host/proc.js';
 import { writeFileAtomic, reserveSpace, type Durability } from '../host/atomic.js';
 import { reserveStartRecord, readHead, type JournalKey } from '../host/journal-store.js';
@@ -263,7 +263,11 @@ async function createLoaded(o: CreateOptions, loaded: LoadedBundle, dir: string,
             // Its init holds the id too: while it lives, a bvisor that cannot judge the state
             // directory (another mount namespace) or a delete that could not read the state and
             // so could not stop it does not let the id go.
-            if (state.pid) claim?.hold({ proc: state.pid });
+            if (claim) {
+              const h = procHolder(pid);
+              if (!h) throw new BvisorError('BV_LAUNCH_FAILED', `container ${o.id}'s init (pid ${pid}) ended as it was made; nothing ran`, { hint: 'create it again' });
+              claim.hold(h);
+            }
           },
           beforeConfirm: () => fault('create:before-confirm'),
         };

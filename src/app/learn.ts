@@ -11,8 +11,7 @@ import type { Denial, HostFacts } from '../contract/generated/types.js';
 import { BvisorError, withCleanupAsync } from '../contract/errors.js';
 import { hostRootLinks, loadBundle, loadManifestText, type LoadedBundle } from '../host/bundle.js';
 import { probeHost } from '../host/facts.js';
-import { perRunHost } from '../host/id-claims.js';
-import { procRef } from '../host/proc.js';
+import { perRunHost, procHolder } from '../host/id-claims.js';
 import { hostLookup } from '../host/lookup.js';
 import { loadManifest } from '../core/manifest.js';
 import { propose, type KeptGrant, type Proposal } from '../core/learn.js';
@@ -135,12 +134,15 @@ async function learnLoaded(b: LoadedBundle, o: LearnOptions): Promise<LearnOutco
   try {
     plan = admittedLinuxPlan(lb, own.host, { cgroupParent: o.cgroupParent, root: null }, 'run');
     const capture = { stdout: relay('stdout', plan.launch!.outputBytes, o.relay), stderr: relay('stderr', plan.launch!.outputBytes, o.relay) };
-    // Its workload holds the id too, should it outlive this process (as a run's does).
+    // Its workload holds the id too, from before it is released, should it outlive this process
+    // (as a run's does).
     const holdWorkload = (c: { pid: number }): void => {
-      const ref = procRef(c.pid);
-      if (ref) own.claim?.hold({ proc: ref });
+      if (!own.claim) return;
+      const h = procHolder(c.pid);
+      if (!h) throw new BvisorError('BV_LAUNCH_FAILED', `the learning run's workload (pid ${c.pid}) ended before it was released; it never ran`, { hint: 'run learn again' });
+      own.claim.hold(h);
     };
-    r = await launchLinux({ plan, host: own.host, runName: `learn-${randomUUID().slice(0, 8)}`, hostname: 'bvisor', secret: secretFromEnv(o.secretEnv), capture, dieWithParent: true, observe: LEARN_OBSERVE, onExec: holdWorkload });
+    r = await launchLinux({ plan, host: own.host, runName: `learn-${randomUUID().slice(0, 8)}`, hostname: 'bvisor', secret: secretFromEnv(o.secretEnv), capture, dieWithParent: true, observe: LEARN_OBSERVE, beforeGo: holdWorkload });
   } finally {
     own.claim?.release();
   }

@@ -4,7 +4,7 @@
 import type { Plan } from '../contract/generated/types.js';
 import { loadBundle } from '../host/bundle.js';
 import { probeHost } from '../host/facts.js';
-import { perRunIds } from '../host/id-claims.js';
+import { perRunIds } from '../core/host-view.js';
 import { everyHostRefused, planLoaded, refusalIssues, refusedHeadline, reservedPaths, type PlanOptions } from './run.js';
 import { planOwnProcesses } from './wasm.js';
 import { backendOf } from '../core/features.js';

@@ -8,7 +8,8 @@ import type { HostFacts, Plan, ReportBody, SealedReport } from '../contract/gene
 import { BvisorError, undone, withCleanupAsync, type Issue } from '../contract/errors.js';
 import { loadBundle, type LoadedBundle } from '../host/bundle.js';
 import { probeHost } from '../host/facts.js';
-import { perRunHost, perRunIds, type IdClaim } from '../host/id-claims.js';
+import { perRunHost, procHolder, type IdClaim } from '../host/id-claims.js';
+import { perRunIds } from '../core/host-view.js';
 import { sha256Hex, streamHoldsSecret } from '../host/hash.js';
 import { plan as runPlanner } from '../core/planner.js';
 import { sealReport } from '../core/report.js';
@@ -310,8 +311,11 @@ async function runAs(b: LoadedBundle, opts: RunOptions, host: HostFacts, claim: 
       // The workload (pid 1 of its namespace, which outlives all it starts) holds this run's id
       // too, before it is released: should it outlive this process (a workload may clear its
       // parent-death signal), its id is not the next launch's while it runs.
-      const ref = pid !== null ? procRef(pid) : null;
-      if (ref) claim?.hold({ proc: ref });
+      if (claim && pid !== null) {
+        const h = procHolder(pid);
+        if (!h) throw new BvisorError('BV_LAUNCH_FAILED', `the workload (pid ${pid}) ended before it was released; it never ran`, { hint: 'run it again' });
+        claim.hold(h);
+      }
       if (pidFile && pid !== null) {
         writePidFile(pidFile, pid);
         pidFileWritten = true;
@@ -385,7 +389,7 @@ async function runAs(b: LoadedBundle, opts: RunOptions, host: HostFacts, claim: 
       // nothing of its runner may use one. With a root the start record names the runner's
       // leaves under this run's name (recovery finds them by it), and with an id too the
       // registration records them as they are made.
-      const w = await runWasm(b, plan, host, { spare: opts.spare === true && opts.root === null, cacheDir: defaultCacheDir(opts.root), id: opts.id, runName, secret, cgroupParent: opts.cgroupParent, reserved: reservedPaths(opts.root), ...(beforeCgroup ? { beforeCgroup } : {}), ...(recordLeaf ? { recordLeaf } : {}), ...(onExec ? { onExec } : {}), beforeRelease: (runner) => recordStart(runner.pid, runner.cgroupDirs), onReleased: released, ...(opts.relay ? { relay: opts.relay } : {}), ...(opts.hooks ? { hooks: opts.hooks } : {}), ...(signal ? { stop: { signal, error: () => abortedError(signal) } } : {}), ...(opts.progress ? { progress: opts.progress } : {}) });
+      const w = await runWasm(b, plan, host, { spare: opts.spare === true && opts.root === null && !perRunIds(host), cacheDir: defaultCacheDir(opts.root), id: opts.id, runName, secret, cgroupParent: opts.cgroupParent, reserved: reservedPaths(opts.root), ...(beforeCgroup ? { beforeCgroup } : {}), ...(recordLeaf ? { recordLeaf } : {}), ...(onExec ? { onExec } : {}), beforeRelease: (runner) => recordStart(runner.pid, runner.cgroupDirs), onReleased: released, ...(opts.relay ? { relay: opts.relay } : {}), ...(opts.hooks ? { hooks: opts.hooks } : {}), ...(signal ? { stop: { signal, error: () => abortedError(signal) } } : {}), ...(opts.progress ? { progress: opts.progress } : {}) });
       const body = wasmReportBody({ runId, containerId: opts.id, bundle: b.bundle.source, manifestSha256: b.bundle.manifestSha256, plan, host, createdAt }, w);
       if (killedBySignalSent(body)) body.denials = denialsOf(body, plan, w.result, wasiSourceOf(plan, w.outcome));
       const report = await finish(body, before, w.result.streams);

@@ -29,7 +29,6 @@ import { cpuFlagsLine, errnoName } from '../host/facts.js';
 import { openPlanned } from '../backends/linux/host/objects.js';
 import { hostRootLinks, idmappable as canIdmap } from '../host/bundle.js';
 import { resolveHostPath, resolvePlanned } from '../host/host-paths.js';
-import { perRunHost } from '../host/id-claims.js';
 import { relaySink, type RunRelay } from './relay.js';
 import { jobPipes } from './job-pipes.js';
 import { delay, longTimeout, type LongTimer, type Stop } from '../host/timers.js';
@@ -501,28 +500,15 @@ export async function closeSpares(): Promise<void> {
 }
 
 /**
- * A runner started ahead of its run. It serves a later run, not this one, so it does not run as
- * this run's ids: where bvisor has a range it claims its own, held by this process until the
- * runner has ended (and the run that takes it then runs under the spare's ids, its runner plan
- * says so).
+ * A runner started ahead of its run, after this run's guest has run: one that cannot be started
+ * (a launch refused) leaves no spare, and the run keeps its outcome; the next run starts its runner
+ * itself, and meets the same refusal then, before its guest runs. (Never where each launch has
+ * host ids of its own: runLoaded offers no spare there, as a spare's ids would not be its run's.)
  */
 function spareRunner(...a: Parameters<typeof launchRunner>): Runner | null {
-  const [m, caps, host, o, cap, preopens] = a;
-  // Started after this run's guest has run: a spare that cannot be had (every id held, a launch
-  // refused) leaves none, and the run keeps its outcome. The next run starts its runner itself,
-  // and meets the same refusal then, before its guest runs.
-  let own: ReturnType<typeof perRunHost>;
   try {
-    own = perRunHost(host);
+    return launchRunner(...a);
   } catch {
-    return null;
-  }
-  try {
-    const r = launchRunner(m, caps, own.host, o, cap, preopens);
-    void r.done.finally(() => own.claim?.release()).catch(() => undefined);
-    return r;
-  } catch {
-    own.claim?.release();
     return null;
   }
 }

@@ -8,9 +8,9 @@
 // whatever state root a caller names), saying who holds it: processes (pid and start time, so a
 // recycled pid holds nothing) and containers (their state directory and run id, so a container
 // keeps its id from create to delete, stopped or not, as podman keeps an auto userns until rm).
-// A claim none of whose holders exists any more is free: a bvisor killed anywhere leaves a claim
-// the next launch that lands on it takes over, never one that blocks an id for good. What cannot
-// be judged holds (fail closed): a holder named in another mount, pid or time namespace (a path,
+// A claim none of whose holders exists any more is free: a bvisor killed with its workload leaves
+// a claim the next launch that lands on it takes over. What cannot be judged holds (fail closed),
+// until a bvisor that can judge it lets it go, or the administrator removes it: a holder named in another mount, pid or time namespace (a path,
 // a pid and a start time mean something only there), a state that cannot be read, a claim file
 // this bvisor cannot read. Every read and write is under one flock (the kernel drops it with its
 // holder). The range's first id is never given out (claimIds says why).
@@ -22,10 +22,7 @@ import type { HostFacts, ProcRef } from '../contract/generated/types.js';
 import { LOCK_EX } from '../backends/linux/ffi/shim.js';
 import { withFlock } from './flock.js';
 import { writeAll } from './atomic.js';
-import { startTime } from './proc.js';
 import { perRunIds } from '../core/host-view.js';
-
-export { perRunIds };
 
 /** Where claims live: host-wide (not under a state root), and gone at reboot with what held them. */
 export const ID_CLAIMS_DIR = '/run/bvisor-ids';
@@ -66,7 +63,8 @@ export interface IdClaim {
  * pid), it cannot judge a pid at all, and says so. */
 interface Here {
   mnt: string;
-  proc: string;
+  /** null: /proc is not this pid namespace's, so no pid can be judged here. */
+  proc: string | null;
 }
 function ownNamespaces(): Here {
   const ns = (n: string): string => {
@@ -82,7 +80,28 @@ function ownNamespaces(): Here {
   } catch {
     // (no /proc: nothing can be judged by pid)
   }
-  return { mnt: ns('mnt'), proc: ownProc ? `${ns('pid')} ${ns('time')}` : 'a /proc of another pid namespace' };
+  return { mnt: ns('mnt'), proc: ownProc ? `${ns('pid')} ${ns('time')}` : null };
+}
+
+/** A process's start time (field 22 of /proc/<pid>/stat), or null only when it is gone (ENOENT,
+ * ESRCH); any other failure to read is thrown, never taken for an end. */
+export function procStartTime(pid: number): string | null {
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${pid}/stat`, 'latin1');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ESRCH') return null;
+    throw e;
+  }
+  // comm may hold spaces and parentheses: fields start after the last ')' (proc(5)).
+  return text.slice(text.lastIndexOf(')') + 2).split(' ')[19] ?? null;
+}
+
+/** A holder for a process of this pid namespace, read strictly (procStartTime). */
+export function procHolder(pid: number): { proc: ProcRef } | null {
+  const st = procStartTime(pid);
+  return st === null ? null : { proc: { pid, startTime: st } };
 }
 
 /** A container's state file as root (this process) wrote it: a regular file of ours, read without
@@ -117,7 +136,14 @@ const STATE_MAX = 1024 * 1024;
  * only on evidence.
  */
 function exists(h: IdHolder, here: Here): boolean {
-  if ('proc' in h) return h.ns !== here.proc || startTime(h.proc.pid) === h.proc.startTime;
+  if ('proc' in h) {
+    if (here.proc === null || h.ns !== here.proc) return true;
+    try {
+      return procStartTime(h.proc.pid) === h.proc.startTime;
+    } catch {
+      return true; // (not read: EMFILE, ENOMEM… say nothing of whether it ended)
+    }
+  }
   if (h.ns !== here.mnt) return true;
   let text: string | null;
   try {
@@ -219,15 +245,13 @@ function handle(dir: string, c: ClaimFile, index: number, me: IdHolder & { proc:
         const now = ours();
         // Taken over: only after every holder, this process among them, was gone. Never here.
         if (!now) throw new BvisorError('BV_INTERNAL', `per-run ids: the claim on ${c.uid} is not this run's any more`);
-        writeClaim(dir, { ...now, holders: [...now.holders, { ...h, ns: 'proc' in h ? here.proc : here.mnt }] });
+        writeClaim(dir, { ...now, holders: [...now.holders, { ...h, ns: ('proc' in h ? here.proc : here.mnt) ?? undefined }] });
       });
     },
     release() {
       if (released) return;
       released = true;
-      // Never thrown: a claim this process fails to let go of is still let go of when it ends (it
-      // holds nothing then), and the run or create it ends must keep its own outcome.
-      try {
+      const letGo = (): void =>
         locked(dir, () => {
           const now = ours();
           if (!now) return;
@@ -235,11 +259,28 @@ function handle(dir: string, c: ClaimFile, index: number, me: IdHolder & { proc:
           if (rest.some((h) => exists(h, here))) return writeClaim(dir, { ...now, holders: rest });
           rmSync(path, { force: true });
         });
+      // Never thrown: the run or create it ends must keep its own outcome. One that fails (the
+      // lock not had within its time) is tried again at this process's next claim, so a
+      // long-lived API process does not keep the id for its whole life.
+      try {
+        letGo();
       } catch {
-        // (above)
+        failedReleases.push(letGo);
       }
     },
   };
+}
+
+/** Releases that failed in this process, tried again before its next claim. */
+const failedReleases: Array<() => void> = [];
+function retryReleases(): void {
+  for (const letGo of failedReleases.splice(0)) {
+    try {
+      letGo();
+    } catch {
+      failedReleases.push(letGo);
+    }
+  }
 }
 
 /**
@@ -250,10 +291,13 @@ function handle(dir: string, c: ClaimFile, index: number, me: IdHolder & { proc:
  * owner of its id as seldom as the range allows. Every id held: BV_IDS_EXHAUSTED.
  */
 export function claimIds(range: IdRange, dir: string = ID_CLAIMS_DIR): IdClaim {
-  const st = startTime(process.pid);
-  if (st === null) throw new BvisorError('BV_INTERNAL', `per-run ids: /proc/${process.pid}/stat cannot be read, so this process cannot be named as a holder`);
   const here = ownNamespaces();
-  const me = { proc: { pid: process.pid, startTime: st }, ns: here.proc };
+  const procs = here.proc;
+  if (procs === null) throw new BvisorError('BV_IO', `per-run ids: /proc is not this pid namespace's (/proc/self is not pid ${process.pid}), so no process holding an id can be judged; nothing was run`, { hint: 'mount a /proc of this pid namespace (unshare --pid --fork --mount-proc), or run bvisor where /proc is its own' });
+  const st = procStartTime(process.pid);
+  if (st === null) throw new BvisorError('BV_IO', `per-run ids: /proc/${process.pid}/stat is missing, so this process cannot be named as a holder; nothing was run`, { hint: 'run bvisor where /proc is mounted and its own' });
+  const me = { proc: { pid: process.pid, startTime: st }, ns: procs };
+  retryReleases();
   const d = claimsDir(dir);
   const usable = range.count - 1;
   return locked(d, () => {
@@ -265,7 +309,7 @@ export function claimIds(range: IdRange, dir: string = ID_CLAIMS_DIR): IdClaim {
       const uid = range.uid + index;
       const now = readClaim(join(d, String(uid)));
       if (now && held(now, here)) {
-        if (now === 'unreadable' || !now.holders.some((h) => (('proc' in h ? here.proc : here.mnt) === h.ns) && exists(h, here))) unjudged++;
+        if (now === 'unreadable' || !now.holders.some((h) => ('proc' in h ? here.proc : here.mnt) === h.ns && exists(h, here))) unjudged++;
         continue;
       }
       const c: ClaimFile = { v: 1, token: randomUUID(), uid, gid: range.gid + index, holders: [me] };
@@ -273,7 +317,7 @@ export function claimIds(range: IdRange, dir: string = ID_CLAIMS_DIR): IdClaim {
       return handle(d, c, index, me, here);
     }
     const other = unjudged ? `; ${unjudged} of them only by holders this bvisor cannot judge (recorded in another mount, pid or time namespace, which only a bvisor there can judge, or a claim it cannot read)` : '';
-    throw new BvisorError('BV_IDS_EXHAUSTED', `every one of the ${usable} ids bvisor's range gives out (${range.uid + 1}–${range.uid + range.count - 1}) is held by a live run, a spare wasm runner or a container (stopped ones too, until their delete)${other}; nothing was run`, { hint: `${dir}/<uid> names each id's holders (state directories, pids, the namespaces they were named in); delete containers no longer needed, or give bvisor a larger range in /etc/subuid and /etc/subgid (bvisor:START:COUNT)` });
+    throw new BvisorError('BV_IDS_EXHAUSTED', `every one of the ${usable} ids bvisor's range gives out (${range.uid + 1}–${range.uid + range.count - 1}) is held by a live run, a spare wasm runner or a container (stopped ones too, until their delete)${other}; nothing was run`, { hint: `${dir}/<uid> names each id's holders (state directories, pids, the namespaces they were named in); delete containers no longer needed, remove a claim whose holders' namespaces are known to be gone, or give bvisor a larger range in /etc/subuid and /etc/subgid (bvisor:START:COUNT)` });
   });
 }
 
