@@ -1,19 +1,21 @@
 // Per-run host ids. When the administrator gives bvisor a range (`bvisor:START:COUNT` in
 // /etc/subuid and /etc/subgid), each rootful launch maps its workload's root to an id of that
 // range no live run or container holds, so two workloads never share a host identity: neither
-// owns the other's files in a grant both reach, nor counts against the other's per-user limits,
-// nor may signal the other (podman's `--userns=auto` does the same with its `containers` range).
+// owns the other's files in a grant both reach, nor shares the other's per-user accounts in the
+// kernel, nor may signal the other (podman's `--userns=auto` does the same with its `containers`
+// range).
 //
 // A claim is a file named by the host uid in one host-wide directory (the range is host-wide,
 // whatever state root a caller names), saying who holds it: processes (pid and start time, so a
 // recycled pid holds nothing) and containers (their state directory and run id, so a container
 // keeps its id from create to delete, stopped or not, as podman keeps an auto userns until rm).
 // A claim none of whose holders exists any more is free: a bvisor killed with its workload leaves
-// a claim the next launch that lands on it takes over. What cannot be judged holds (fail closed),
-// until a bvisor that can judge it lets it go, or the administrator removes it: a holder named in another mount, pid or time namespace (a path,
-// a pid and a start time mean something only there), a state that cannot be read, a claim file
-// this bvisor cannot read. Every read and write is under one flock (the kernel drops it with its
-// holder). The range's first id is never given out (claimIds says why).
+// a claim the next launch that lands on it takes over. What cannot be judged holds (fail closed)
+// until a bvisor that can judge it lets it go, or the administrator removes it: a holder named in
+// another mount, pid or time namespace (a path, a pid and a start time mean something only
+// there), a state or a /proc/<pid>/stat that cannot be read, a claim file this bvisor cannot read.
+// Every read and write is under one flock (the kernel drops it with its holder). The range's
+// first id is never given out (claimIds says why).
 import { closeSync, fstatSync, lstatSync, mkdirSync, openSync, readFileSync, readlinkSync, renameSync, rmSync, constants as C } from 'node:fs';
 import { randomInt, randomUUID } from 'node:crypto';
 import { join } from 'node:path';
