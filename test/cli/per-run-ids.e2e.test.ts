@@ -47,6 +47,15 @@ function shBundle(script: string, grant: string | null): string {
   return dir;
 }
 
+/** A bundle whose probe clears its parent-death signal (prctl(PR_SET_PDEATHSIG, 0)) and sleeps
+ * 30 s: a workload that outlives whoever launched it. */
+function unparentedProbe(): string {
+  const dir = tempDir('bvisor-ids-b-');
+  chmodSync(dir, 0o755);
+  writeFileSync(join(dir, 'boundary.yaml'), `bvisorVersion: "1"\nworkload:\n  process: { exe: ${PROBE}, args: [unparented, "30"], cwd: / }\nfilesystem:\n  - { path: ${dirname(PROBE)}, access: read-exec }\nlimits: { wall: 60s }\nstdio: { stdin: null, stdout: inherit, stderr: inherit }\n`);
+  return dir;
+}
+
 /** The lines of `out` that start with `key=`, as their values. */
 const said = (out: string, key: string): string[] =>
   out
@@ -159,10 +168,7 @@ describe('per-run ids (a bvisor range in /etc/subuid)', () => {
 
   it('a workload that outlives its killed bvisor run keeps the run\'s id held until it is ended (delete -f)', () => {
     if (!canRun()) return;
-    // The probe clears its parent-death signal (prctl(PR_SET_PDEATHSIG, 0)) and sleeps.
-    const b = tempDir('bvisor-ids-b-');
-    chmodSync(b, 0o755);
-    writeFileSync(join(b, 'boundary.yaml'), `bvisorVersion: "1"\nworkload:\n  process: { exe: ${PROBE}, args: [unparented, "30"], cwd: / }\nfilesystem:\n  - { path: ${dirname(PROBE)}, access: read-exec }\nlimits: { wall: 60s }\nstdio: { stdin: null, stdout: inherit, stderr: inherit }\n`);
+    const b = unparentedProbe();
     const echo = shBundle('echo ran', null);
     const r = inPrivate(
       'bvisor:450000:2\n',
@@ -185,9 +191,7 @@ describe('per-run ids (a bvisor range in /etc/subuid)', () => {
 
   it('an API run (no state entry) whose workload outlives its killed process keeps the id held by the workload', () => {
     if (!canRun()) return;
-    const b = tempDir('bvisor-ids-b-');
-    chmodSync(b, 0o755);
-    writeFileSync(join(b, 'boundary.yaml'), `bvisorVersion: "1"\nworkload:\n  process: { exe: ${PROBE}, args: [unparented, "30"], cwd: / }\nfilesystem:\n  - { path: ${dirname(PROBE)}, access: read-exec }\nlimits: { wall: 60s }\nstdio: { stdin: null, stdout: inherit, stderr: inherit }\n`);
+    const b = unparentedProbe();
     const echo = shBundle('echo ran', null);
     const api = join(ROOT, 'dist', 'index.js');
     const script = `const { runConfined } = await import(${JSON.stringify(api)}); await runConfined(${JSON.stringify(b)}, { cgroupParent: process.env.BVISOR_CGROUP_PARENT });`;
