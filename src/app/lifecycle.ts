@@ -36,7 +36,7 @@ import { attributeSignals, parseSignalsSent, withSignalSent, type SentBy, type S
 import { removeKeptBundle } from '../host/extracted.js';
 import { writeIntoRoot, isRootFault, isRootOutOfRoom, checkStateRoot } from '../host/state-root.js';
 import { probeHost, errnoName } from '../host/facts.js';
-import { releaseUnheld } from '../host/id-claims.js';
+import { claimsKept, releaseUnheld } from '../host/id-claims.js';
 import { sha256Hex, sha256File } from '../host/hash.js';
 import { startTime, alive, procState, parentOf } from '../host/proc.js';
 import { writeFileAtomic, writeFileOverReservation, type Durability } from '../host/atomic.js';
@@ -1031,7 +1031,7 @@ export async function deleteContainer(root: string, id: string, force: boolean, 
       await salvage(dir, id);
       // The id its plan names (if one can be read), let go where nothing holds it any more: the
       // plan is not checked against a state, and needs no trust, as the claim's holders decide.
-      const named = (readJson<{ launch?: { identity?: { uid?: unknown } } }>(join(dir, 'plan.json')) ?? {}).launch?.identity?.uid;
+      const named = claimsKept() ? (readJson<{ launch?: { identity?: { uid?: unknown } } }>(join(dir, 'plan.json')) ?? {}).launch?.identity?.uid : undefined;
       removeDir(dir);
       if (typeof named === 'number' && Number.isInteger(named)) releaseUnheld(named);
       return { report: null };
@@ -1113,7 +1113,7 @@ function finish(root: string, id: string, dir: string, s: ContainerState, d: Der
   if (s.keptBundle) removeKeptBundle(s.keptBundle, { stateDir: dir, runId: s.runId });
   // The host uid its workload ran as: a claim on it (per-run ids) is let go once nothing holds it.
   // Read while the plan is there; a plan that is not the container's names no claim of its.
-  const uid = intactPlan(dir, s)?.launch?.identity.uid ?? null;
+  const uid = claimsKept() ? (intactPlan(dir, s)?.launch?.identity.uid ?? null) : null;
   removeDir(dir);
   if (uid !== null) releaseUnheld(uid, s.runId);
   if (lost) throw new BvisorError(lost.code, `container ${id} was removed (delete -f), but its report could not be sealed and journaled: ${lost.message}`, { hint: planRefused(lost) ? 'the container is gone, without a report' : 'free space in the state root; the container is gone' });

@@ -323,6 +323,17 @@ export function claimIds(range: IdRange, dir: string = ID_CLAIMS_DIR): IdClaim {
   });
 }
 
+/** Whether this host keeps claims at all (as root, where a launch made the directory): delete
+ * reads no plan for an id where none can be held. */
+export function claimsKept(dir: string = ID_CLAIMS_DIR): boolean {
+  if (process.geteuid?.() !== 0) return false;
+  try {
+    return lstatSync(dir).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
 /**
  * After a container's delete: the container (its run id, named in whatever namespace) and every
  * process holder that has ended let go of its id's claim, which goes when nothing holds it any
@@ -331,12 +342,7 @@ export function claimIds(range: IdRange, dir: string = ID_CLAIMS_DIR): IdClaim {
  */
 export function releaseUnheld(uid: number, runId: string | null = null, dir: string = ID_CLAIMS_DIR): void {
   // Only root claims ids (rootless, a workload runs as its caller).
-  if (process.geteuid?.() !== 0) return;
-  try {
-    if (!lstatSync(dir).isDirectory()) return;
-  } catch {
-    return;
-  }
+  if (!claimsKept(dir)) return;
   // Never thrown: the delete it ends is done, and a claim left is taken over by the next launch
   // that lands on it (once nothing holds it).
   try {

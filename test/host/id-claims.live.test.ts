@@ -177,19 +177,27 @@ describe.skipIf(!root)('per-run id claims (live)', () => {
   it('processes claiming at once get ids of their own (the lock), and what each held is free once it has ended', async () => {
     const dir = join(tempDir(), 'ids');
     const mod = resolve('dist/host/id-claims.js');
-    // Each holds its id until it exits, and never releases it: its end frees it.
-    const script = `const { claimIds } = require(${JSON.stringify(mod)}); const c = claimIds({ uid: 400000, gid: 400000, count: 9 }, ${JSON.stringify(dir)}); process.stdout.write(String(c.uid)); setTimeout(() => {}, 300);`;
-    const runs = [0, 1, 2, 3, 4, 5, 6, 7].map(
-      () =>
+    // Each holds its id until it exits, and never releases it: its end frees it. All eight live
+    // at once (each waits for its stdin to close, which happens once all have claimed): an id of
+    // one that had already ended could rightly be another's.
+    const script = `const { claimIds } = require(${JSON.stringify(mod)}); const c = claimIds({ uid: 400000, gid: 400000, count: 9 }, ${JSON.stringify(dir)}); process.stdout.write(String(c.uid)); process.stdin.on('end', () => process.exit(0)).resume();`;
+    const children = [0, 1, 2, 3, 4, 5, 6, 7].map(() => spawn(process.execPath, ['-e', script], { stdio: ['pipe', 'pipe', 'inherit'] }));
+    const claimed = children.map(
+      (p) =>
         new Promise<string>((res, rej) => {
-          const p = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
-          let out = '';
-          p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+          p.stdout.once('data', (d: Buffer) => res(d.toString()));
           p.once('error', rej);
-          p.once('exit', (code) => (code === 0 ? res(out) : rej(new Error(`child exited ${code}`))));
+          p.once('exit', (code) => rej(new Error(`child exited ${code} before it claimed`)));
         }),
     );
-    const uids = await Promise.all(runs);
+    const ended = children.map((p) => new Promise((res) => p.once('exit', res)));
+    let uids: string[];
+    try {
+      uids = await Promise.all(claimed);
+    } finally {
+      for (const p of children) p.stdin.end();
+      await Promise.all(ended);
+    }
     expect(new Set(uids).size).toBe(8);
     expect(claimsIn(dir)).toHaveLength(8);
     // Their holders have all ended: every id can be taken again, here.
