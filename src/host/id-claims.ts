@@ -16,14 +16,15 @@
 // there), a state or a /proc/<pid>/stat that cannot be read, a claim file this bvisor cannot read.
 // Every read and write is under one flock (the kernel drops it with its holder). The range's
 // first id is never given out (claimIds says why).
-import { closeSync, fstatSync, lstatSync, mkdirSync, openSync, readFileSync, readlinkSync, renameSync, rmSync, constants as C } from 'node:fs';
+import { closeSync, fstatSync, lstatSync, mkdirSync, openSync, readFileSync, readlinkSync, rmSync, constants as C } from 'node:fs';
 import { randomInt, randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { BvisorError } from '../contract/errors.js';
 import type { HostFacts, ProcRef } from '../contract/generated/types.js';
 import { LOCK_EX } from '../backends/linux/ffi/shim.js';
 import { withFlock } from './flock.js';
-import { writeAll } from './atomic.js';
+import { writeFileAtomic } from './atomic.js';
+import { startTimeStrict } from './proc.js';
 import { perRunIds } from '../core/host-view.js';
 
 /** Where claims live: host-wide (not under a state root), and gone at reboot with what held them. */
@@ -85,24 +86,9 @@ function ownNamespaces(): Here {
   return { mnt: ns('mnt'), proc: ownProc ? `${ns('pid')} ${ns('time')}` : null };
 }
 
-/** A process's start time (field 22 of /proc/<pid>/stat), or null only when it is gone (ENOENT,
- * ESRCH); any other failure to read is thrown, never taken for an end. */
-export function procStartTime(pid: number): string | null {
-  let text: string;
-  try {
-    text = readFileSync(`/proc/${pid}/stat`, 'latin1');
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ESRCH') return null;
-    throw e;
-  }
-  // comm may hold spaces and parentheses: fields start after the last ')' (proc(5)).
-  return text.slice(text.lastIndexOf(')') + 2).split(' ')[19] ?? null;
-}
-
-/** A holder for a process of this pid namespace, read strictly (procStartTime). */
+/** A holder for a process of this pid namespace, its start time read strictly (startTimeStrict). */
 export function procHolder(pid: number): { proc: ProcRef } | null {
-  const st = procStartTime(pid);
+  const st = startTimeStrict(pid);
   return st === null ? null : { proc: { pid, startTime: st } };
 }
 
@@ -141,7 +127,7 @@ function exists(h: IdHolder, here: Here): boolean {
   if ('proc' in h) {
     if (here.proc === null || h.ns !== here.proc) return true;
     try {
-      return procStartTime(h.proc.pid) === h.proc.startTime;
+      return startTimeStrict(h.proc.pid) === h.proc.startTime;
     } catch {
       return true; // (not read: EMFILE, ENOMEM… say nothing of whether it ended)
     }
@@ -187,20 +173,13 @@ function claimsError(what: string, e: unknown): BvisorError {
   return new BvisorError('BV_IO', `per-run ids: ${what}: ${code}`, { hint: `${ID_CLAIMS_DIR} must be a directory only root may write (bvisor makes it, 0700)` });
 }
 
-/** Written whole or not at all (rename), under the lock. */
+/** Written whole or not at all (rename), under the lock. Not fsync'd: /run goes at a reboot, and
+ * with it everything a claim names. */
 function writeClaim(dir: string, c: ClaimFile): void {
   const path = join(dir, String(c.uid));
-  const tmp = `${path}.tmp`;
   try {
-    const fd = openSync(tmp, C.O_WRONLY | C.O_CREAT | C.O_TRUNC | C.O_NOFOLLOW, 0o600);
-    try {
-      writeAll(fd, JSON.stringify(c) + '\n');
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, path);
+    writeFileAtomic(path, JSON.stringify(c) + '\n', 0o600, 'unsynced');
   } catch (e) {
-    rmSync(tmp, { force: true });
     throw claimsError(`write ${path}`, e);
   }
 }
@@ -296,7 +275,7 @@ export function claimIds(range: IdRange, dir: string = ID_CLAIMS_DIR): IdClaim {
   const here = ownNamespaces();
   const procs = here.proc;
   if (procs === null) throw new BvisorError('BV_IO', `per-run ids: /proc is not this pid namespace's (/proc/self is not pid ${process.pid}), so no process holding an id can be judged; nothing was run`, { hint: 'mount a /proc of this pid namespace (unshare --pid --fork --mount-proc), or run bvisor where /proc is its own' });
-  const st = procStartTime(process.pid);
+  const st = startTimeStrict(process.pid);
   if (st === null) throw new BvisorError('BV_IO', `per-run ids: /proc/${process.pid}/stat is missing, so this process cannot be named as a holder; nothing was run`, { hint: 'run bvisor where /proc is mounted and its own' });
   const me = { proc: { pid: process.pid, startTime: st }, ns: procs };
   retryReleases();

@@ -31,6 +31,12 @@ export function startTime(pid: number): string | null {
   }
 }
 
+/** Start time of a process, or null only when it is gone (ENOENT, ESRCH): any other failure to
+ * read /proc is thrown, never taken for its end (what judges an id's holders needs that). */
+export function startTimeStrict(pid: number): string | null {
+  return statFields(pid)?.[19] ?? null;
+}
+
 /** A process's state letter (field 3 of /proc/<pid>/stat, proc(5): R, S, D, Z, X…), or null when
  * it is gone. Any other failure to read is thrown: it says nothing. */
 export function procState(pid: number): string | null {
