@@ -168,7 +168,7 @@ int bv_body_layout(int32_t *out, int n) {
       offsetof(struct bv_body_header, join_ns), offsetof(struct bv_body_header, exe_path),
       offsetof(struct bv_body_header, net_fd), offsetof(struct bv_body_header, cgjoin_off),
       offsetof(struct bv_body_header, ncgjoin), offsetof(struct bv_body_header, ll_marker_fd),
-      offsetof(struct bv_body_header, ll_pad),
+      offsetof(struct bv_body_header, inside_uid), offsetof(struct bv_body_header, inside_gid),
       (int32_t)sizeof(struct bv_fd), (int32_t)sizeof(struct bv_rlimit), (int32_t)sizeof(struct bv_mount),
       (int32_t)sizeof(struct bv_record), (int32_t)sizeof(struct sock_filter),
   };
@@ -1135,8 +1135,11 @@ __attribute__((noreturn)) static void child_main(const struct prepared *p) {
   }
   if (h->flags & BV_F_SETIDS) {
     /* gid first: after the uid changes we may no longer change it. */
-    if (syscall(SYS_setresgid, 0, 0, 0) < 0) child_fail(fail_fd, BV_STAGE_IDS, errno, 1);
-    if (syscall(SYS_setresuid, 0, 0, 0) < 0) child_fail(fail_fd, BV_STAGE_IDS, errno, 2);
+    /* With an id other than 0 mapped, 0 is not mapped: the kernel's root_uid of this namespace is
+     * invalid, so setresuid clears no capability here (cap_emulate_setxuid); the setup below keeps
+     * its capabilities until step 10, and exec as a uid other than 0 then clears the rest. */
+    if (syscall(SYS_setresgid, h->inside_gid, h->inside_gid, h->inside_gid) < 0) child_fail(fail_fd, BV_STAGE_IDS, errno, 1);
+    if (syscall(SYS_setresuid, h->inside_uid, h->inside_uid, h->inside_uid) < 0) child_fail(fail_fd, BV_STAGE_IDS, errno, 2);
     /* An exec's second child, in the container's sight: an id change makes a process dumpable
      * where fs.suid_dumpable is 1 (commit_creds), which would undo step 1x until exec. */
     if (h->join_fd >= 0 && syscall(SYS_prctl, PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) child_fail(fail_fd, BV_STAGE_IDS, errno, 3);
@@ -1316,6 +1319,9 @@ static int spawn(const uint8_t *body, uint32_t len, int32_t *out, int share) {
   if ((h->flags & BV_F_SECCOMP_EARLY) && !(h->flags & BV_F_READY)) return -EBADMSG;
   if (h->join_fd >= 0 && (h->join_ns == 0 || h->clone_flags != 0)) return -EBADMSG;
   if (h->ll_marker_fd < -1 || (h->ll_marker_fd >= 0 && !(h->flags & BV_F_LANDLOCK_LOG))) return -EBADMSG;
+  /* (uid_t)-1 is setresuid's "unchanged": never an id to become. Ids without SETIDS mean nothing. */
+  if (h->inside_uid == 0xffffffffu || h->inside_gid == 0xffffffffu) return -EBADMSG;
+  if (!(h->flags & BV_F_SETIDS) && (h->inside_uid || h->inside_gid)) return -EBADMSG;
   if (h->net_fd < -1 || (h->net_fd >= 0 && ((h->clone_flags & CLONE_NEWNET) || h->join_fd >= 0))) return -EBADMSG;
   if (!section_ok(h, h->slots_off, h->nslots, sizeof(int32_t))) return -EBADMSG;
   if (h->ncgjoin > BV_MAX_CGJOIN || !section_ok(h, h->cgjoin_off, h->ncgjoin, sizeof(int32_t))) return -EBADMSG;

@@ -30,9 +30,12 @@
  *                                     parent's write of our pid to cgroup.procs cost milliseconds.
  *                                     Before anything else runs; the parent checks membership at
  *                                     READY and withholds the go byte otherwise
- *   1b. drop groups, become ns root   our ids are still the parent's (host root's, unmapped
- *                                     here): switch to the mapped ones before anything else, and
- *                                     shed root's supplementary groups, which would still count
+ *   1b. drop groups, become the       our ids are still the parent's (host root's, unmapped
+ *       mapped id (ns root, or an     here): switch to the mapped ones before anything else, and
+ *       OCI process.user)             shed root's supplementary groups, which would still count.
+ *                                     With another id than 0 mapped, 0 is not, and the kernel
+ *                                     clears no capability at this switch (its root_uid of the
+ *                                     namespace is invalid): the setup keeps them until step 10
  *   1c. pdeathsig                     only now: a credential change clears it (then check the
  *                                     parent is still there)
  *   2. mount propagation private      so later mounts never leak to the host (mount ns only)
@@ -115,7 +118,7 @@
 #include <stdint.h>
 
 #define BV_BODY_MAGIC 0x44425642u /* "BVBD" */
-#define BV_BODY_VERSION 5u
+#define BV_BODY_VERSION 6u
 
 /* flags */
 #define BV_F_NO_NEW_PRIVS   (1u << 0)
@@ -129,8 +132,10 @@
                                        * nor an exec's step 1y' closes any): honoured only
                                        * by the test build (BV_TEST_BUILD), ignored by the shipped one */
 #define BV_F_SETSID         (1u << 8) /* start a new session: no controlling terminal */
-#define BV_F_SETIDS         (1u << 9) /* after release: become root of the new user namespace
-                                       * (setresgid/setresuid 0), i.e. the mapped host ids */
+#define BV_F_SETIDS         (1u << 9) /* after release: become the one mapped id of the new user
+                                       * namespace (setresgid/setresuid inside_gid/inside_uid: 0
+                                       * unless an OCI process.user says otherwise), i.e. the
+                                       * mapped host ids */
 #define BV_F_DROP_GROUPS    (1u << 10)/* after release: setgroups(0): the supplementary groups
                                        * inherited from bvisor (root's) must not follow the
                                        * workload (rootful; the parent left setgroups allowed) */
@@ -204,7 +209,9 @@ struct bv_body_header {
                           * child asks landlock to make a block device in it, a right no grant ever
                           * has: the denial is logged (the launcher's own, before exec) and names
                           * the run's domain exactly (audit.h). Closed before exec. */
-  uint32_t ll_pad;
+  uint32_t inside_uid;    /* BV_F_SETIDS: the ids the child becomes in its user namespace: the one */
+  uint32_t inside_gid;    /* id the parent mapped (0 unless an OCI process.user says otherwise) */
+  uint32_t ids_pad;
 };
 
 struct bv_fd {

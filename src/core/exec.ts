@@ -82,11 +82,13 @@ function envEntries(list: readonly string[], at: string, p: Problems): Array<{ n
   return out;
 }
 
-/** The user: uid 0, gid 0 (and no group but 0), as create requires. */
-function checkUser(uid: unknown, gid: unknown, extra: unknown, at: string, p: Problems): void {
-  if (uid !== 0) p.refuse(`${at}.uid`, `uid ${JSON.stringify(uid)} inside the container: bvisor maps exactly one id (the container's root) to an unprivileged host id`, 'run as uid 0 (it is not host root under bvisor)');
-  if (gid !== 0) p.refuse(`${at}.gid`, `gid ${JSON.stringify(gid)} inside the container: bvisor maps exactly one group (0)`, 'run with gid 0');
-  if (extra !== undefined && (!Array.isArray(extra) || extra.some((g) => g !== 0))) p.refuse(`${at}.additionalGids`, 'only group 0 exists inside the container', 'drop the supplementary groups');
+/** The user: the container's one mapped id (0:0, or its config's process.user), and no group but
+ * its own: no other id exists inside. */
+function checkUser(uid: unknown, gid: unknown, extra: unknown, at: string, p: Problems, launch: Pick<LaunchInputs, 'oci'>): void {
+  const mine = launch.oci?.user ?? { uid: 0, gid: 0 };
+  if (uid !== mine.uid) p.refuse(`${at}.uid`, `uid ${JSON.stringify(uid)} inside the container: bvisor maps exactly one id (the container's ${mine.uid === 0 ? 'root' : `user, ${mine.uid}`}) to an unprivileged host id`, `run as uid ${mine.uid}${mine.uid === 0 ? ' (it is not host root under bvisor)' : ''}`);
+  if (gid !== mine.gid) p.refuse(`${at}.gid`, `gid ${JSON.stringify(gid)} inside the container: bvisor maps exactly one group (${mine.gid})`, `run with gid ${mine.gid}`);
+  if (extra !== undefined && (!Array.isArray(extra) || extra.some((g) => g !== mine.gid))) p.refuse(`${at}.additionalGids`, `only group ${mine.gid} exists inside the container`, 'drop the supplementary groups');
 }
 
 /** The init's capabilities ∩ the requested ones; what the init lacks is recorded as narrowed. */
@@ -150,7 +152,7 @@ export function execFromProcess(doc: unknown, launch: LaunchInputs, file: string
   else {
     const u = o.user;
     for (const k of Object.keys(u)) if (!['uid', 'gid', 'umask', 'additionalGids', 'username'].includes(k)) p.refuse(`user.${k}`, 'is not a field bvisor knows', `remove user.${k}`);
-    checkUser(u.uid, u.gid, u.additionalGids, 'user', p);
+    checkUser(u.uid, u.gid, u.additionalGids, 'user', p, launch);
     if (u.username !== undefined) p.refuse('user.username', 'is a Windows field', 'use uid and gid');
     if (u.umask !== undefined) {
       if (!Number.isInteger(u.umask) || (u.umask as number) < 0 || (u.umask as number) > 0o777) p.refuse('user.umask', 'must be 0..0777', 'fix the value');
@@ -247,7 +249,7 @@ export function execFromFlags(f: ExecFlags, launch: LaunchInputs, env: ReadonlyA
   if (f.user !== null) {
     const m = /^(\d+)(?::(\d+))?$/.exec(f.user);
     if (!m) p.refuse('--user', `${JSON.stringify(f.user)} is not UID[:GID]`, 'e.g. --user 0:0 (names are not looked up)');
-    else checkUser(Number(m[1]), m[2] === undefined ? 0 : Number(m[2]), undefined, '--user', p);
+    else checkUser(Number(m[1]), m[2] === undefined ? (launch.oci?.user?.gid ?? 0) : Number(m[2]), undefined, '--user', p, launch);
   }
   for (const c of f.caps ?? []) if (CAPABILITY_NUMBERS[c] === undefined) p.refuse('--cap', `unknown capability ${JSON.stringify(c)}`, 'see capabilities(7) for the names (CAP_…)');
   p.throwIfAny();

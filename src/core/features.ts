@@ -302,7 +302,10 @@ function writeShape(ctx: FeatureCtx, g: NormalGrant, fact: PathFact): { idmap: {
   // seccomp (setIdRules) and the mount is nosuid.
   // Only there: a config naming /etc or /usr writable must not make the container host root's
   // equal on them (a hostile or careless config; runc would let it, bvisor does not).
-  if (ctx.manifest.oci && fact.engineStorage && fact.idmap) return { idmap: { uid: fact.uid!, gid: fact.gid! } };
+  // A config's process.user other than 0:0 is the one id mapped inside: the mount shows that id's
+  // files (on disk) as its own, and root's as the overflow id, writable only by their mode, as
+  // under runc for such a user.
+  if (ctx.manifest.oci && fact.engineStorage && fact.idmap) return { idmap: ctx.manifest.oci.user ?? { uid: fact.uid!, gid: fact.gid! } };
   if (ctx.manifest.oci && fact.engineStorage) {
     return missing('linux:mount(bind,rw,idmap)', 'enforced', 'BV_PLAN_WRITE_OWNER', `${g.path} is owned by ${id} and writable in the config, and this filesystem cannot be idmapped (an overlay snapshot cannot), so the container's root (an unprivileged host id) could not write it`, `use a snapshotter or storage driver whose rootfs is a plain directory (containerd: --snapshotter native; podman: --storage-driver vfs), or a read-only root (root.readonly: true)`);
   }
@@ -350,7 +353,12 @@ export function keptCapabilities(ctx: FeatureCtx): { keep: string[]; dropped: st
 export function rootIdmap(ctx: FeatureCtx): { uid: number; gid: number } | null {
   const r = ctx.paths.root;
   const m = ctx.manifest.root;
-  if (!r || !m || m.readonly || r.kind !== 'directory' || !canNamespace(ctx.host)) return null;
+  if (!r || !m || r.kind !== 'directory' || !canNamespace(ctx.host)) return null;
+  // A config's process.user other than 0:0: the rootfs, read-only too, is idmapped so that its
+  // files owned on disk by that id are the user's (root's are read through their mode).
+  const user = ctx.manifest.oci?.user;
+  if (user) return ctx.host.identity.euid === 0 && r.idmap === true ? user : null;
+  if (m.readonly) return null;
   const w = writeShape(ctx, { index: -1, path: m.path, bundleRelative: true, access: 'read-write', recursive: true, guarantee: m.guarantee }, r);
   return 'idmap' in w ? w.idmap : null;
 }
@@ -747,14 +755,28 @@ export const FEATURES: Record<Backend, BackendFeatures> = {
         const bad = rootTargetProblem(ctx, t, 'directory', 'root');
         if (bad) return [bad];
       }
+      // A config's process.user other than 0:0: its files in the image must be its own, which
+      // takes an idmapped rootfs (bvisor as root; a rootless caller's files are all its own).
+      const user = ctx.manifest.oci?.user;
+      if (user && ctx.host.identity.euid !== 0) {
+        return [missing('linux:userns', 'enforced', 'BV_OCI_UNSUPPORTED', `process.user ${user.uid}:${user.gid}: bvisor maps an id other than 0 only when it runs as root`, 'run the container as uid 0 (it is not host root under bvisor), or run bvisor as root')];
+      }
+      if (user && r.idmap !== true) {
+        return [missing('linux:mount(pivot_root,idmap)', 'enforced', 'BV_OCI_UNSUPPORTED', `process.user ${user.uid}:${user.gid}: the rootfs ${r.path} cannot be idmapped (an overlay snapshot cannot), so the image's files owned by ${user.uid}:${user.gid} would not be the user's inside`, 'use a snapshotter or storage driver whose rootfs is a plain directory (containerd: --snapshotter native; podman: --storage-driver vfs), or run the container as uid 0')];
+      }
+      if (user && ctx.manifest.root?.readonly) {
+        const c = namespaced(ctx, `linux:mount(pivot_root,ro,idmap=${user.uid}:${user.gid}→${ctx.host.mapping.uid}:${ctx.host.mapping.gid})`, 'container mode');
+        return [c];
+      }
       // A writable rootfs is written as the workload's id: the same rules as a write grant.
       let idmap = '';
       let setId = setIdNote([]);
       if (ctx.manifest.root && !ctx.manifest.root.readonly) {
         const w = writeShape(ctx, { index: -1, path: ctx.manifest.root.path, bundleRelative: true, access: 'read-write', recursive: true, guarantee: ctx.manifest.root.guarantee }, r);
         if (!('idmap' in w)) return [w];
-        if (w.idmap && canNamespace(ctx.host)) {
-          idmap = `,idmap=${w.idmap.uid}:${w.idmap.gid}→${ctx.host.mapping.uid}:${ctx.host.mapping.gid}`;
+        const mapped = user ?? w.idmap;
+        if (mapped && canNamespace(ctx.host)) {
+          idmap = `,idmap=${mapped.uid}:${mapped.gid}→${ctx.host.mapping.uid}:${ctx.host.mapping.gid}`;
           const kept = setIdReadonly(r, `the rootfs ${r.path}`, 'linux:mount(pivot_root,idmap)');
           if (!('files' in kept)) return [kept];
           setId = setIdNote(kept.files);

@@ -121,7 +121,7 @@ export function layoutFor(launch: LayoutInputs, ctx: LayoutContext): LayoutEntry
   }
   if (ctx.oci) {
     for (const m of ctx.oci.fsMounts) {
-      // The kernel's defaults for the rest; gid=5 is dropped (only group 0 exists inside), and
+      // The kernel's defaults for the rest; gid=5 is dropped (only the process's own group exists inside), and
       // sysfs and cgroup2 are never writable from a container.
       const opts = m.options.filter((o) => ['nosuid', 'nodev', 'noexec', 'ro'].includes(o) || (m.type === 'tmpfs' && /^(mode|size)=/.test(o)));
       if ((m.type === 'sysfs' || m.type === 'cgroup2') && !opts.includes('ro')) opts.push('ro');

@@ -350,8 +350,9 @@ export function resolvePlanPaths(m: NormalManifest, bundleDir: string, bundleFd:
   });
   // An OCI config may name its rootfs absolutely (podman: the storage's layer directory).
   const root = m.root ? (m.oci && m.root.path.startsWith('/') ? resolveHostPath(m.root.path) : inBundle(m.root.path, ['root', 'path'], 'root.path')) : null;
-  if (root && rootful && m.root && !m.root.readonly && root.kind === 'directory' && (m.oci || (root.uid !== 0 && root.gid !== 0))) root.idmap = idmappable(root.path);
-  if (root && m.oci && root.idmap) root.setIdScan = scanSetId(root.path);
+  // (Read-only too for an OCI process.user other than 0:0: its files in the image are its own.)
+  if (root && rootful && m.root && (!m.root.readonly || m.oci?.user) && root.kind === 'directory' && (m.oci || (root.uid !== 0 && root.gid !== 0))) root.idmap = idmappable(root.path);
+  if (root && m.oci && root.idmap && !m.root?.readonly) root.setIdScan = scanSetId(root.path);
   // The manifest's rule (not the bundle itself) is about spelling; a link to `.` is the same
   // directory. (An OCI config's root is judged with its storage, in loadOpened.)
   if (root && !m.oci && root.kind === 'directory' && root.path === bundleDir) root.holdsBundle = true;

@@ -80,6 +80,16 @@ describe('exec requests (pure)', () => {
     expect(refusal(() => execFromFlags({ args: [], env: [], cwd: null, user: null, tty: false }, launch, [])).issues[0]!.clause).toBe('ARGS');
   });
 
+  it('a container whose config maps another user: exec runs only as that user (no other id exists inside)', () => {
+    const mapped = { ...launch, oci: { ...launch.oci!, user: { uid: 1000, gid: 100 } } };
+    expect(() => execFromFlags({ args: ['id'], env: [], cwd: null, user: '1000', tty: false }, mapped, [])).not.toThrow();
+    expect(() => execFromProcess({ ...base, user: { uid: 1000, gid: 100, additionalGids: [100] } }, mapped, 'p')).not.toThrow();
+    const e = refusal(() => execFromFlags({ args: ['id'], env: [], cwd: null, user: '0:0', tty: false }, mapped, []));
+    expect(e.issues.map((i) => i.clause)).toEqual(['--user.uid', '--user.gid']);
+    expect(e.issues[0]!.message).toContain("the container's user, 1000");
+    expect(refusal(() => execFromProcess({ ...base, user: { uid: 1000, gid: 100, additionalGids: [0] } }, mapped, 'p')).issues.map((i) => i.clause)).toEqual(['user.additionalGids']);
+  });
+
   it('splits exec\'s argv at the container id: values of known flags are skipped, `--` is optional', () => {
     expect(splitExecArgv(['--root', '/r', '-e', 'A=1', '--detach', 'ID', 'sh', '-c', 'x -e y'])).toEqual({ head: ['--root', '/r', '-e', 'A=1', '--detach', 'ID'], command: ['sh', '-c', 'x -e y'] });
     expect(splitExecArgv(['--process=/p.json', '--pid-file', 'f', 'ID'])).toEqual({ head: ['--process=/p.json', '--pid-file', 'f', 'ID'], command: [] });

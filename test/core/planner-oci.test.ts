@@ -315,3 +315,60 @@ describe('strings with a NUL byte', () => {
     ]));
   });
 });
+
+// process.user other than 0:0 (docs/oci.md, "process.user"): the one id the user namespace maps
+// is the config's, not 0. Expected values from the runtime-spec (config.md, user) and
+// capabilities(7) ("Transformation of capabilities during execve()": a uid other than 0 keeps
+// only its ambient set across exec).
+describe('process.user other than 0:0', () => {
+  const asUser = (uid: number, gid: number, edit: (c: Record<string, any>) => void = () => {}): Record<string, any> => {
+    const c = containerd();
+    delete c.linux.seccomp;
+    c.process.user = { uid, gid };
+    edit(c);
+    return c;
+  };
+  const clause = (p: Plan, name: string) => p.clauses.find((c) => c.clause === name);
+
+  it('the launch maps that id, the rootfs is idmapped from it, and the process keeps no capability', () => {
+    const p = planOf(asUser(1000, 100));
+    expect(p.refusals).toEqual([]);
+    expect(p.launch!.oci!.user).toEqual({ uid: 1000, gid: 100 });
+    expect(p.launch!.root!.idmap).toEqual({ uid: 1000, gid: 100 });
+    expect(p.launch!.capabilities).toEqual([]);
+    const { uid, gid } = hybridHost().mapping;
+    expect(p.launch!.layout.find((e) => e.target === '/')!.options).toContain(`idmap=1000:100→${uid}:${gid}`);
+    expect(clause(p, 'process.user')).toMatchObject({ verdict: 'enforced', mechanism: 'linux:userns(1000:100→unprivileged host id)+setresuid' });
+    // containerd's default config lists capabilities in effective: exec clears them for uid 1000.
+    expect(clause(p, 'process.capabilities')).toMatchObject({ verdict: 'enforced', mechanism: 'linux:capset(none)', reason: expect.stringContaining('exec clears') });
+  });
+
+  it('a read-only rootfs is idmapped too: the image\'s files of that id are the user\'s to read', () => {
+    const p = planOf(asUser(1000, 1000, (c) => (c.root.readonly = true)));
+    expect(p.refusals).toEqual([]);
+    expect(p.launch!.root).toMatchObject({ readonly: true, idmap: { uid: 1000, gid: 1000 } });
+    expect(clause(p, 'root')!.mechanism).toMatch(/^linux:mount\(pivot_root,ro,idmap=1000:1000→/);
+  });
+
+  it('a rootfs that cannot be idmapped, or bvisor not root: refused before anything runs', () => {
+    const overlay = planOf(asUser(1000, 1000), hybridHost(), { root: { ...rootDir('/bundle/rootfs'), idmap: false } });
+    expect(overlay.refusals).toEqual([expect.objectContaining({ code: 'BV_OCI_UNSUPPORTED', clause: 'root', reason: expect.stringMatching(/^process\.user 1000:1000: the rootfs .* cannot be idmapped/), hint: expect.stringContaining('--storage-driver vfs') })]);
+    const rootless = planOf(asUser(1000, 1000), v2Host());
+    expect(rootless.refusals).toEqual(expect.arrayContaining([expect.objectContaining({ code: 'BV_OCI_UNSUPPORTED', clause: 'root', reason: expect.stringContaining('only when it runs as root') })]));
+  });
+
+  it('ambient capabilities, and a group other than its own, are refused by their paths; its own group is accepted', () => {
+    const p = planOf(asUser(1000, 1000, (c) => {
+      c.process.user.additionalGids = [1000, 27];
+      c.process.capabilities.ambient = ['CAP_NET_BIND_SERVICE'];
+    }));
+    expect(p.refusals.map((r) => r.clause).sort()).toEqual(['process.capabilities.ambient', 'process.user.additionalGids[1]']);
+  });
+
+  it('uid 0 and gid 0: the launch names no user, so plans of containers made before are unchanged', () => {
+    const p = planOf(asUser(0, 0));
+    expect(p.refusals).toEqual([]);
+    expect(p.launch!.oci).not.toHaveProperty('user');
+    expect(clause(p, 'process.user')).toMatchObject({ mechanism: 'linux:userns(0→unprivileged host id)' });
+  });
+});

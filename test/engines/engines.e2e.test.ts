@@ -309,6 +309,21 @@ describe.skipIf(skipPodman)(`podman → ${basename(RUNTIME)}`, () => {
     expect(t.stdout).toMatch(/^\/dev\/pts\/\d+\r*\n/);
   }, 120_000);
 
+  it('run --user 1000:1000 (an image\'s USER): the container runs as that user, with no capability, and exec joins as it', async () => {
+    ready(podmanMissing);
+    try {
+      const d = await podman('run', '-d', '--user', '1000:1000', '--name', 'p-user', IMAGE, 'sleep', '1000');
+      expectExit(d, 0);
+      const ex = await podman('exec', 'p-user', 'sh', '-c', 'echo "$(id -u):$(id -g)"; grep CapEff /proc/self/status');
+      expectExit(ex, 0);
+      expect(ex.stdout).toBe('1000:1000\nCapEff:\t0000000000000000\n');
+      const init = await podman('exec', 'p-user', 'sh', '-c', "grep -E '^(Uid|CapEff)' /proc/1/status");
+      expect(init.stdout).toBe('Uid:\t1000\t1000\t1000\t1000\nCapEff:\t0000000000000000\n');
+    } finally {
+      await podman('rm', '-f', '-t', '0', '--ignore', 'p-user');
+    }
+  }, 180_000);
+
   it('a runtime error reaches the user (--log JSON) with the exit code of a missing command', async () => {
     ready(podmanMissing);
     const r = await podman('run', '--rm', IMAGE, '/nonexistent');

@@ -15,7 +15,7 @@ import { createHash } from 'node:crypto';
 import type { DenialSource, Evidence, HostFacts, LaunchInputs, Plan, ReportBody } from '../../contract/generated/types.js';
 import { BvisorError } from '../../contract/errors.js';
 import { shim, O } from './ffi/shim.js';
-import { lower, LowerError, decodeRecord, mountPlan, attrsOf, MOUNT_OP, AUX, type MountStep, type ChildRecord, STAGES, STAGE_READY, STAGE_CONSOLE, STAGE_CGROUP, RECORD_SIZE, type DeclaredFd } from './lower.js';
+import { lower, LowerError, decodeRecord, mountPlan, attrsOf, MOUNT_OP, AUX, type MountStep, type ChildRecord, insideIds, STAGES, STAGE_READY, STAGE_CONSOLE, STAGE_CGROUP, RECORD_SIZE, type DeclaredFd } from './lower.js';
 import { openPlanned, identityOf, S_IFCHR, S_IFDIR, S_IFMT } from './host/objects.js';
 import { rootfsRules, prepareMountPoints, prepareCwd } from './host/rootfs.js';
 import { maskOf, handledFs, type FsRight } from '../../core/landlock.js';
@@ -581,6 +581,8 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
   const hooks = effectiveHooks(req.hooks);
   const launch: LaunchInputs = hooks.mutateLaunch ? structuredClone(plan.launch) : plan.launch;
   hooks.mutateLaunch?.(launch);
+  // The one id the user namespace maps (0, or an OCI process.user) to the plan's identity.
+  const inside = insideIds(launch);
   const s = shim();
   const t0 = Date.now();
   const cleanup = new Cleanup();
@@ -934,11 +936,11 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
       if (launch.namespaces.includes('user')) {
         if (hooks.failUidMap) throw Object.assign(new Error('injected fault'), { code: 'EPERM' });
         // The workload's root is an unprivileged host id (the plan's identity), never host root.
-        writeProc(`/proc/${pid}/uid_map`, `0 ${launch.identity.uid} 1\n`);
+        writeProc(`/proc/${pid}/uid_map`, `${inside.uid} ${launch.identity.uid} 1\n`);
         // Rootless, the kernel demands setgroups=deny before gid_map. Rootful, we may leave it
         // allowed, and must: the child clears root's supplementary groups with setgroups(0).
         if (!rootful) writeProc(`/proc/${pid}/setgroups`, 'deny');
-        writeProc(`/proc/${pid}/gid_map`, `0 ${launch.identity.gid} 1\n`);
+        writeProc(`/proc/${pid}/gid_map`, `${inside.gid} ${launch.identity.gid} 1\n`);
       }
       // process.oomScoreAdj: only raised (the planner refuses lowering), before anything runs.
       if (launch.oci?.oomScoreAdj != null) writeProc(`/proc/${pid}/oom_score_adj`, `${launch.oci.oomScoreAdj}\n`);
@@ -991,7 +993,7 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
     const parentPid = !req.detached ? process.pid : (handedTo ?? monitor!.monitorPid);
     const capEff = launch.capabilities.reduce((m, c) => m | (1n << BigInt(c)), 0n).toString(16).padStart(16, '0');
     const user = launch.namespaces.includes('user');
-    const expect: EvidenceExpect = { namespaces: launch.namespaces, noNewPrivs: true, seccomp: false, capEff, ...(user ? { uidMap: `0 ${launch.identity.uid} 1`, gidMap: `0 ${launch.identity.gid} 1` } : {}), ...(rootful ? { ids: { uid: launch.identity.uid, gid: launch.identity.gid } } : {}), ...(launch.oci?.netns ? { joined: { net: Number(launch.oci.netns.ino) } } : {}), parent: parentPid };
+    const expect: EvidenceExpect = { namespaces: launch.namespaces, noNewPrivs: true, seccomp: false, capEff, ...(user ? { uidMap: `${inside.uid} ${launch.identity.uid} 1`, gidMap: `${inside.gid} ${launch.identity.gid} 1` } : {}), ...(rootful ? { ids: { uid: launch.identity.uid, gid: launch.identity.gid } } : {}), ...(launch.oci?.netns ? { joined: { net: Number(launch.oci.netns.ino) } } : {}), parent: parentPid };
     // The maps and namespaces are final once the child is released: read while it builds its root.
     hooks.afterRelease?.(pid);
     const fixed = fixedEvidence(pid, expect);

@@ -5,15 +5,15 @@ import type { FsRule, LaunchInputs } from '../../contract/generated/types.js';
 import { servedBySpecial } from '../../core/layout.js';
 
 export const BODY_MAGIC = 0x44425642;
-export const BODY_VERSION = 5;
-export const HEADER_SIZE = 168;
+export const BODY_VERSION = 6;
+export const HEADER_SIZE = 176;
 /** Offsets of the header fields, in declaration order (launch.h). */
 export const HEADER_OFFSETS = {
   magic: 0, version: 4, total_len: 8, flags: 12, clone_flags: 16, exe_fd: 24, cgroup_fd: 28, sync_fd: 32, fail_fd: 36,
   landlock_fd: 40, stdio: 44, argc: 56, envc: 60, nfds: 64, nrlimits: 68, strings_off: 72, strings_len: 76, fds_off: 80,
   rlimits_off: 84, bpf_off: 88, bpf_len: 92, mounts_off: 96, nmounts: 100, hostname_len: 104, sync_peer_fd: 108, cap_keep: 112, slots_off: 120, nslots: 124,
   console_fd: 128, console_rows: 132, console_cols: 134, join_fd: 136, join_ns: 140, exe_path: 144, net_fd: 148,
-  cgjoin_off: 152, ncgjoin: 156, ll_marker_fd: 160, ll_pad: 164,
+  cgjoin_off: 152, ncgjoin: 156, ll_marker_fd: 160, inside_uid: 164, inside_gid: 168,
 } as const;
 export const FD_SIZE = 16;
 export const RLIMIT_SIZE = 24;
@@ -105,6 +105,12 @@ export interface MountStep {
   /** CLONE: the (st_dev, st_ino) the source must still have; 0n, 0n: not checked. */
   dev?: bigint;
   ino?: bigint;
+}
+
+/** The one id the workload's user namespace maps (to the plan's identity) and the child becomes:
+ * 0:0, or an OCI config's process.user. */
+export function insideIds(launch: Pick<LaunchInputs, 'oci'>): { uid: number; gid: number } {
+  return launch.oci?.user ?? { uid: 0, gid: 0 };
 }
 
 /** MOUNT_ATTR_* bits from a layout entry's options (idmap is the parent's to apply). */
@@ -461,6 +467,11 @@ export function lower(input: LowerInput): Uint8Array {
   u32(H.cgjoin_off, cgjoin.length ? cgjoinOff : 0);
   u32(H.ncgjoin, cgjoin.length);
   i32(H.ll_marker_fd, input.landlockLog ? (runtime.llMarkerFd ?? -1) : -1);
+  if (flags & FLAGS.SETIDS) {
+    const inside = insideIds(launch);
+    u32(H.inside_uid, inside.uid);
+    u32(H.inside_gid, inside.gid);
+  }
 
   let off = stringsOff;
   for (const s of strings) {

@@ -1595,7 +1595,7 @@ export interface LaunchInputs {
    */
   capabilities: number[];
   /**
-   * The host ids the workload acts as: its user namespace maps its root (0) to exactly these, and nothing else. Never 0.
+   * The host ids the workload acts as: its user namespace maps its root (0), or an OCI config's process.user (oci.user), to exactly these, and nothing else. Never 0.
    */
   identity: {
     uid: number;
@@ -1788,6 +1788,13 @@ export interface OciLaunch {
   cgroupLeaf: string | null;
   oomScoreAdj: number | null;
   umask: number | null;
+  /**
+   * process.user when its uid or gid is not 0: the one id the container's user namespace maps (to identity) instead of 0, which the init and every exec become before they run. Absent: uid 0, gid 0.
+   */
+  user?: {
+    uid: number;
+    gid: number;
+  };
   /**
    * process.terminal: the workload's stdio is a pty whose master goes to the --console-socket.
    */

@@ -14931,7 +14931,7 @@ return errors === 0;
 }
 validate97.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
-const schema146 = {"title":"LaunchInputs","description":"Inert inputs for the backend. Nothing here has been acted on.","type":"object","additionalProperties":false,"required":["workload","env","filesystem","landlockAbi","network","spawn","fds","stdio","namespaces","cgroup","rlimits","wallMs","cpuMs","fuel","memoryBytes","outputBytes","tmp","root","syscalls","scope","capabilities","identity","layout","stdinFile"],"properties":{"workload":{"type":"object","additionalProperties":false,"required":["kind","path","args","cwd","argv0","dev","ino"],"properties":{"kind":{"type":"string","enum":["process","wasm"]},"path":{"description":"exe (process) or absolute module path (wasm).","type":"string"},"args":{"type":"array","items":{"type":"string"}},"cwd":{"type":"string"},"deterministic":{"type":"boolean"},"seed":{"type":["integer","null"]},"argv0":{"description":"argv[0] as the workload sees it (the manifest's exe; in container mode, its path inside the rootfs).","type":"string"},"dev":{"description":"st_dev of the program or module when planned (decimal).","type":"string","pattern":"^[0-9]+$"},"ino":{"type":"string","pattern":"^[0-9]+$"},"script":{"description":"The program is a #! script: its descriptor stays open across exec so the kernel can hand it to the interpreter as /dev/fd/N.","type":"boolean"}}},"env":{"type":"array","items":{"$ref":"#/$defs/EnvEntry"}},"filesystem":{"type":"array","items":{"$ref":"#/$defs/FsRule"}},"landlockAbi":{"type":"integer"},"network":{"type":"object","additionalProperties":false,"required":["mode","connect","bind"],"properties":{"mode":{"type":"string","enum":["deny","loopback","host","ports"]},"connect":{"type":"array","items":{"type":"integer"}},"bind":{"type":"array","items":{"type":"integer"}}}},"spawn":{"type":"string","enum":["deny","threads","descendants"]},"fds":{"type":"array","items":{"type":"integer"}},"stdio":{"type":"object","additionalProperties":false,"required":["stdin","stdout","stderr"],"properties":{"stdin":{"type":"string","description":"null, inherit, or file:<absolute path>"},"stdout":{"type":"string","enum":["null","inherit","capture"]},"stderr":{"type":"string","enum":["null","inherit","capture"]}}},"namespaces":{"type":"array","items":{"type":"string","enum":["user","pid","mount","net","ipc","uts","cgroup"]}},"cgroup":{"type":"object","additionalProperties":false,"required":["parent","limits","watch","placements"],"properties":{"parent":{"description":"The parent named by the user (--cgroup-parent or BVISOR_CGROUP_PARENT): relative to our own cgroup, or absolute from the hierarchy root; null when none was named.","type":["string","null"]},"placements":{"description":"Where this run's cgroups go, one per hierarchy the plan may use, decided by the planner (docs/cgroups.md).","type":"array","items":{"$ref":"#/$defs/CgroupPlacement"}},"limits":{"type":"array","items":{"$ref":"#/$defs/CgroupLimit"}},"watch":{"description":"A usage counter the supervisor (bvisor run, or the container's monitor) polls, killing every process of the run once it reaches limitUs: limits.cpu with guarantee mediated. null when nothing is watched.","anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["clause","version","controller","file","limitUs"],"properties":{"clause":{"type":"string"},"version":{"type":"integer","enum":[1,2]},"controller":{"type":"string"},"file":{"description":"cpu.stat (v2, usage_usec) or cpuacct.usage (v1, nanoseconds).","type":"string","enum":["cpu.stat","cpuacct.usage"]},"limitUs":{"type":"integer","minimum":1}}}]}}},"rlimits":{"type":"array","items":{"$ref":"#/$defs/Rlimit"}},"wallMs":{"type":["integer","null"]},"cpuMs":{"type":["integer","null"]},"fuel":{"type":["integer","null"]},"memoryBytes":{"type":["integer","null"]},"outputBytes":{"type":"integer"},"tmp":{"type":"object","additionalProperties":false,"required":["mode","sizeBytes"],"properties":{"mode":{"type":"string","enum":["private","none"]},"sizeBytes":{"type":["integer","null"]}}},"root":{"anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["path","readonly","dev","ino","idmap"],"properties":{"path":{"type":"string"},"readonly":{"type":"boolean"},"dev":{"type":"string","pattern":"^[0-9]+$"},"ino":{"type":"string","pattern":"^[0-9]+$"},"idmap":{"description":"readonly: false, rootful: the rootfs owner shown as the workload's own through an idmapped mount, or null. 0 (root) only for an OCI bundle: an engine's container layer belongs to root.","anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["uid","gid"],"properties":{"uid":{"type":"integer","minimum":0},"gid":{"type":"integer","minimum":0}}}]}}}]},"syscalls":{"type":"object","additionalProperties":false,"required":["deny","openat2"],"properties":{"deny":{"type":"string","enum":["errno","kill","log"]},"openat2":{"description":"enosys: openat2 is answered ENOSYS (its mode is beyond seccomp's reach, so set-ID files could be made through it); allow: only for bvisor's own wasm runner, whose file host needs it.","type":"string","enum":["enosys","allow"]}}},"scope":{"description":"landlock scopes: signal, abstract-unix-socket.","type":"array","items":{"type":"string","enum":["signal","abstract-unix-socket"]}},"capabilities":{"description":"Capability numbers kept.","type":"array","items":{"type":"integer","minimum":0,"maximum":63}},"identity":{"description":"The host ids the workload acts as: its user namespace maps its root (0) to exactly these, and nothing else. Never 0.","type":"object","additionalProperties":false,"required":["uid","gid","source"],"properties":{"uid":{"type":"integer","minimum":0},"gid":{"type":"integer","minimum":0},"source":{"type":"string"}}},"layout":{"description":"The workload's root, step by step (empty without a mount namespace).","type":"array","items":{"$ref":"#/$defs/LayoutEntry"}},"stdinFile":{"description":"stdin: { file }, resolved and identified when planned; null otherwise.","anyOf":[{"type":"null"},{"$ref":"#/$defs/ObjectRef"}]},"oci":{"description":"Set only for an OCI bundle (config.json): what the config asks beyond a manifest, carried to the launcher. null otherwise.","anyOf":[{"type":"null"},{"$ref":"#/$defs/OciLaunch"}]},"outputs":{"description":"The outputs quarantine (manifest outputs): where the workload sees it, the host directory bvisor made for it under its state root, and how the host disposes of it; null when the manifest has none.","anyOf":[{"type":"null"},{"$ref":"#/$defs/OutputsLaunch"}]}}};
+const schema146 = {"title":"LaunchInputs","description":"Inert inputs for the backend. Nothing here has been acted on.","type":"object","additionalProperties":false,"required":["workload","env","filesystem","landlockAbi","network","spawn","fds","stdio","namespaces","cgroup","rlimits","wallMs","cpuMs","fuel","memoryBytes","outputBytes","tmp","root","syscalls","scope","capabilities","identity","layout","stdinFile"],"properties":{"workload":{"type":"object","additionalProperties":false,"required":["kind","path","args","cwd","argv0","dev","ino"],"properties":{"kind":{"type":"string","enum":["process","wasm"]},"path":{"description":"exe (process) or absolute module path (wasm).","type":"string"},"args":{"type":"array","items":{"type":"string"}},"cwd":{"type":"string"},"deterministic":{"type":"boolean"},"seed":{"type":["integer","null"]},"argv0":{"description":"argv[0] as the workload sees it (the manifest's exe; in container mode, its path inside the rootfs).","type":"string"},"dev":{"description":"st_dev of the program or module when planned (decimal).","type":"string","pattern":"^[0-9]+$"},"ino":{"type":"string","pattern":"^[0-9]+$"},"script":{"description":"The program is a #! script: its descriptor stays open across exec so the kernel can hand it to the interpreter as /dev/fd/N.","type":"boolean"}}},"env":{"type":"array","items":{"$ref":"#/$defs/EnvEntry"}},"filesystem":{"type":"array","items":{"$ref":"#/$defs/FsRule"}},"landlockAbi":{"type":"integer"},"network":{"type":"object","additionalProperties":false,"required":["mode","connect","bind"],"properties":{"mode":{"type":"string","enum":["deny","loopback","host","ports"]},"connect":{"type":"array","items":{"type":"integer"}},"bind":{"type":"array","items":{"type":"integer"}}}},"spawn":{"type":"string","enum":["deny","threads","descendants"]},"fds":{"type":"array","items":{"type":"integer"}},"stdio":{"type":"object","additionalProperties":false,"required":["stdin","stdout","stderr"],"properties":{"stdin":{"type":"string","description":"null, inherit, or file:<absolute path>"},"stdout":{"type":"string","enum":["null","inherit","capture"]},"stderr":{"type":"string","enum":["null","inherit","capture"]}}},"namespaces":{"type":"array","items":{"type":"string","enum":["user","pid","mount","net","ipc","uts","cgroup"]}},"cgroup":{"type":"object","additionalProperties":false,"required":["parent","limits","watch","placements"],"properties":{"parent":{"description":"The parent named by the user (--cgroup-parent or BVISOR_CGROUP_PARENT): relative to our own cgroup, or absolute from the hierarchy root; null when none was named.","type":["string","null"]},"placements":{"description":"Where this run's cgroups go, one per hierarchy the plan may use, decided by the planner (docs/cgroups.md).","type":"array","items":{"$ref":"#/$defs/CgroupPlacement"}},"limits":{"type":"array","items":{"$ref":"#/$defs/CgroupLimit"}},"watch":{"description":"A usage counter the supervisor (bvisor run, or the container's monitor) polls, killing every process of the run once it reaches limitUs: limits.cpu with guarantee mediated. null when nothing is watched.","anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["clause","version","controller","file","limitUs"],"properties":{"clause":{"type":"string"},"version":{"type":"integer","enum":[1,2]},"controller":{"type":"string"},"file":{"description":"cpu.stat (v2, usage_usec) or cpuacct.usage (v1, nanoseconds).","type":"string","enum":["cpu.stat","cpuacct.usage"]},"limitUs":{"type":"integer","minimum":1}}}]}}},"rlimits":{"type":"array","items":{"$ref":"#/$defs/Rlimit"}},"wallMs":{"type":["integer","null"]},"cpuMs":{"type":["integer","null"]},"fuel":{"type":["integer","null"]},"memoryBytes":{"type":["integer","null"]},"outputBytes":{"type":"integer"},"tmp":{"type":"object","additionalProperties":false,"required":["mode","sizeBytes"],"properties":{"mode":{"type":"string","enum":["private","none"]},"sizeBytes":{"type":["integer","null"]}}},"root":{"anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["path","readonly","dev","ino","idmap"],"properties":{"path":{"type":"string"},"readonly":{"type":"boolean"},"dev":{"type":"string","pattern":"^[0-9]+$"},"ino":{"type":"string","pattern":"^[0-9]+$"},"idmap":{"description":"readonly: false, rootful: the rootfs owner shown as the workload's own through an idmapped mount, or null. 0 (root) only for an OCI bundle: an engine's container layer belongs to root.","anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["uid","gid"],"properties":{"uid":{"type":"integer","minimum":0},"gid":{"type":"integer","minimum":0}}}]}}}]},"syscalls":{"type":"object","additionalProperties":false,"required":["deny","openat2"],"properties":{"deny":{"type":"string","enum":["errno","kill","log"]},"openat2":{"description":"enosys: openat2 is answered ENOSYS (its mode is beyond seccomp's reach, so set-ID files could be made through it); allow: only for bvisor's own wasm runner, whose file host needs it.","type":"string","enum":["enosys","allow"]}}},"scope":{"description":"landlock scopes: signal, abstract-unix-socket.","type":"array","items":{"type":"string","enum":["signal","abstract-unix-socket"]}},"capabilities":{"description":"Capability numbers kept.","type":"array","items":{"type":"integer","minimum":0,"maximum":63}},"identity":{"description":"The host ids the workload acts as: its user namespace maps its root (0), or an OCI config's process.user (oci.user), to exactly these, and nothing else. Never 0.","type":"object","additionalProperties":false,"required":["uid","gid","source"],"properties":{"uid":{"type":"integer","minimum":0},"gid":{"type":"integer","minimum":0},"source":{"type":"string"}}},"layout":{"description":"The workload's root, step by step (empty without a mount namespace).","type":"array","items":{"$ref":"#/$defs/LayoutEntry"}},"stdinFile":{"description":"stdin: { file }, resolved and identified when planned; null otherwise.","anyOf":[{"type":"null"},{"$ref":"#/$defs/ObjectRef"}]},"oci":{"description":"Set only for an OCI bundle (config.json): what the config asks beyond a manifest, carried to the launcher. null otherwise.","anyOf":[{"type":"null"},{"$ref":"#/$defs/OciLaunch"}]},"outputs":{"description":"The outputs quarantine (manifest outputs): where the workload sees it, the host directory bvisor made for it under its state root, and how the host disposes of it; null when the manifest has none.","anyOf":[{"type":"null"},{"$ref":"#/$defs/OutputsLaunch"}]}}};
 const schema147 = {};
 const schema148 = {"properties":{"clause":0,"path":0,"access":0,"recursive":0,"submounts":0,"kind":{"enum":["file","directory","other"]},"rights":0,"target":0,"dev":0,"ino":0,"idmap":0}};
 const schema149 = {"properties":{"version":{"enum":[1,2]}}};
@@ -14941,7 +14941,7 @@ const schema152 = {"properties":{"kind":{"enum":["root","bind","proc","tmpfs","d
 const schema153 = {};
 const schema156 = {"properties":{"path":0,"quarantine":0,"tmpfs":0,"commit":{"enum":["manual","on-success"]},"durability":{"enum":["atomic","durable"]},"to":{"type":["string","null"]},"toFrom":{"type":["string","null"],"enum":["bundle","caller",null]},"sizeBytes":{"type":["integer","null"]},"files":{"type":["integer","null"]}}};
 const pattern55 = new RegExp("^[0-9]+$", "u");
-const schema154 = {"properties":{"hostname":{"type":["string","null"]},"seccomp":0,"cgroupLeaf":{"type":["string","null"]},"oomScoreAdj":{"type":["integer","null"]},"umask":{"type":["integer","null"]},"terminal":0,"engine":0,"rootRules":0,"hooks":{"properties":{"prestart":{"items":{"properties":{"timeout":{"type":["integer","null"]}}}},"createRuntime":{"items":{"properties":{"timeout":{"type":["integer","null"]}}}},"poststart":{"items":{"properties":{"timeout":{"type":["integer","null"]}}}},"poststop":{"items":{"properties":{"timeout":{"type":["integer","null"]}}}}}},"netns":0}};
+const schema154 = {"properties":{"hostname":{"type":["string","null"]},"seccomp":0,"cgroupLeaf":{"type":["string","null"]},"oomScoreAdj":{"type":["integer","null"]},"umask":{"type":["integer","null"]},"user":0,"terminal":0,"engine":0,"rootRules":0,"hooks":{"properties":{"prestart":{"items":{"properties":{"timeout":{"type":["integer","null"]}}}},"createRuntime":{"items":{"properties":{"timeout":{"type":["integer","null"]}}}},"poststart":{"items":{"properties":{"timeout":{"type":["integer","null"]}}}},"poststop":{"items":{"properties":{"timeout":{"type":["integer","null"]}}}}}},"netns":0}};
 
 function validate100(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -15140,9 +15140,11 @@ vErrors.push(err14);
 errors++;
 }
 }
-if(data.terminal !== undefined){
-if(typeof data.terminal !== "boolean"){
-const err15 = {instancePath:instancePath+"/terminal",schemaPath:"#/properties/terminal/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(data.user !== undefined){
+let data5 = data.user;
+if(data5 && typeof data5 == "object" && !Array.isArray(data5)){
+if(data5.uid === undefined){
+const err15 = {instancePath:instancePath+"/user",schemaPath:"#/properties/user/required",keyword:"required",params:{missingProperty: "uid"},message:"must have required property '"+"uid"+"'"};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -15151,10 +15153,8 @@ vErrors.push(err15);
 }
 errors++;
 }
-}
-if(data.engine !== undefined){
-if(typeof data.engine !== "boolean"){
-const err16 = {instancePath:instancePath+"/engine",schemaPath:"#/properties/engine/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(data5.gid === undefined){
+const err16 = {instancePath:instancePath+"/user",schemaPath:"#/properties/user/required",keyword:"required",params:{missingProperty: "gid"},message:"must have required property '"+"gid"+"'"};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -15163,14 +15163,9 @@ vErrors.push(err16);
 }
 errors++;
 }
-}
-if(data.rootRules !== undefined){
-let data7 = data.rootRules;
-const _errs21 = errors;
-let valid2 = false;
-const _errs22 = errors;
-if(data7 !== null){
-const err17 = {instancePath:instancePath+"/rootRules",schemaPath:"#/properties/rootRules/anyOf/0/type",keyword:"type",params:{type: "null"},message:"must be null"};
+for(const key1 in data5){
+if(!((key1 === "uid") || (key1 === "gid"))){
+const err17 = {instancePath:instancePath+"/user",schemaPath:"#/properties/user/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -15179,16 +15174,11 @@ vErrors.push(err17);
 }
 errors++;
 }
-var _valid1 = _errs22 === errors;
-valid2 = valid2 || _valid1;
-const _errs24 = errors;
-if(Array.isArray(data7)){
-const len0 = data7.length;
-for(let i0=0; i0<len0; i0++){
-let data8 = data7[i0];
-if(data8 && typeof data8 == "object" && !Array.isArray(data8)){
-if(data8.clause === undefined){
-const err18 = {instancePath:instancePath+"/rootRules/" + i0,schemaPath:"#/properties/rootRules/anyOf/1/items/required",keyword:"required",params:{missingProperty: "clause"},message:"must have required property '"+"clause"+"'"};
+}
+if(data5.uid !== undefined){
+let data6 = data5.uid;
+if(!(((typeof data6 == "number") && (!(data6 % 1) && !isNaN(data6))) && (isFinite(data6)))){
+const err18 = {instancePath:instancePath+"/user/uid",schemaPath:"#/properties/user/properties/uid/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -15197,8 +15187,9 @@ vErrors.push(err18);
 }
 errors++;
 }
-if(data8.target === undefined){
-const err19 = {instancePath:instancePath+"/rootRules/" + i0,schemaPath:"#/properties/rootRules/anyOf/1/items/required",keyword:"required",params:{missingProperty: "target"},message:"must have required property '"+"target"+"'"};
+if((typeof data6 == "number") && (isFinite(data6))){
+if(data6 > 4294967294 || isNaN(data6)){
+const err19 = {instancePath:instancePath+"/user/uid",schemaPath:"#/properties/user/properties/uid/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4294967294},message:"must be <= 4294967294"};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -15207,8 +15198,8 @@ vErrors.push(err19);
 }
 errors++;
 }
-if(data8.rights === undefined){
-const err20 = {instancePath:instancePath+"/rootRules/" + i0,schemaPath:"#/properties/rootRules/anyOf/1/items/required",keyword:"required",params:{missingProperty: "rights"},message:"must have required property '"+"rights"+"'"};
+if(data6 < 0 || isNaN(data6)){
+const err20 = {instancePath:instancePath+"/user/uid",schemaPath:"#/properties/user/properties/uid/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -15217,9 +15208,12 @@ vErrors.push(err20);
 }
 errors++;
 }
-for(const key1 in data8){
-if(!(((key1 === "clause") || (key1 === "target")) || (key1 === "rights"))){
-const err21 = {instancePath:instancePath+"/rootRules/" + i0,schemaPath:"#/properties/rootRules/anyOf/1/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+}
+}
+if(data5.gid !== undefined){
+let data7 = data5.gid;
+if(!(((typeof data7 == "number") && (!(data7 % 1) && !isNaN(data7))) && (isFinite(data7)))){
+const err21 = {instancePath:instancePath+"/user/gid",schemaPath:"#/properties/user/properties/gid/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err21];
 }
@@ -15228,10 +15222,9 @@ vErrors.push(err21);
 }
 errors++;
 }
-}
-if(data8.clause !== undefined){
-if(typeof data8.clause !== "string"){
-const err22 = {instancePath:instancePath+"/rootRules/" + i0+"/clause",schemaPath:"#/properties/rootRules/anyOf/1/items/properties/clause/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if((typeof data7 == "number") && (isFinite(data7))){
+if(data7 > 4294967294 || isNaN(data7)){
+const err22 = {instancePath:instancePath+"/user/gid",schemaPath:"#/properties/user/properties/gid/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4294967294},message:"must be <= 4294967294"};
 if(vErrors === null){
 vErrors = [err22];
 }
@@ -15240,10 +15233,8 @@ vErrors.push(err22);
 }
 errors++;
 }
-}
-if(data8.target !== undefined){
-if(typeof data8.target !== "string"){
-const err23 = {instancePath:instancePath+"/rootRules/" + i0+"/target",schemaPath:"#/properties/rootRules/anyOf/1/items/properties/target/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data7 < 0 || isNaN(data7)){
+const err23 = {instancePath:instancePath+"/user/gid",schemaPath:"#/properties/user/properties/gid/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err23];
 }
@@ -15253,13 +15244,10 @@ vErrors.push(err23);
 errors++;
 }
 }
-if(data8.rights !== undefined){
-let data11 = data8.rights;
-if(Array.isArray(data11)){
-const len1 = data11.length;
-for(let i1=0; i1<len1; i1++){
-if(typeof data11[i1] !== "string"){
-const err24 = {instancePath:instancePath+"/rootRules/" + i0+"/rights/" + i1,schemaPath:"#/properties/rootRules/anyOf/1/items/properties/rights/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+}
+else {
+const err24 = {instancePath:instancePath+"/user",schemaPath:"#/properties/user/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err24];
 }
@@ -15269,9 +15257,9 @@ vErrors.push(err24);
 errors++;
 }
 }
-}
-else {
-const err25 = {instancePath:instancePath+"/rootRules/" + i0+"/rights",schemaPath:"#/properties/rootRules/anyOf/1/items/properties/rights/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data.terminal !== undefined){
+if(typeof data.terminal !== "boolean"){
+const err25 = {instancePath:instancePath+"/terminal",schemaPath:"#/properties/terminal/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err25];
 }
@@ -15281,9 +15269,9 @@ vErrors.push(err25);
 errors++;
 }
 }
-}
-else {
-const err26 = {instancePath:instancePath+"/rootRules/" + i0,schemaPath:"#/properties/rootRules/anyOf/1/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data.engine !== undefined){
+if(typeof data.engine !== "boolean"){
+const err26 = {instancePath:instancePath+"/engine",schemaPath:"#/properties/engine/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err26];
 }
@@ -15293,9 +15281,13 @@ vErrors.push(err26);
 errors++;
 }
 }
-}
-else {
-const err27 = {instancePath:instancePath+"/rootRules",schemaPath:"#/properties/rootRules/anyOf/1/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data.rootRules !== undefined){
+let data10 = data.rootRules;
+const _errs28 = errors;
+let valid3 = false;
+const _errs29 = errors;
+if(data10 !== null){
+const err27 = {instancePath:instancePath+"/rootRules",schemaPath:"#/properties/rootRules/anyOf/0/type",keyword:"type",params:{type: "null"},message:"must be null"};
 if(vErrors === null){
 vErrors = [err27];
 }
@@ -15304,10 +15296,16 @@ vErrors.push(err27);
 }
 errors++;
 }
-var _valid1 = _errs24 === errors;
-valid2 = valid2 || _valid1;
-if(!valid2){
-const err28 = {instancePath:instancePath+"/rootRules",schemaPath:"#/properties/rootRules/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+var _valid1 = _errs29 === errors;
+valid3 = valid3 || _valid1;
+const _errs31 = errors;
+if(Array.isArray(data10)){
+const len0 = data10.length;
+for(let i0=0; i0<len0; i0++){
+let data11 = data10[i0];
+if(data11 && typeof data11 == "object" && !Array.isArray(data11)){
+if(data11.clause === undefined){
+const err28 = {instancePath:instancePath+"/rootRules/" + i0,schemaPath:"#/properties/rootRules/anyOf/1/items/required",keyword:"required",params:{missingProperty: "clause"},message:"must have required property '"+"clause"+"'"};
 if(vErrors === null){
 vErrors = [err28];
 }
@@ -15316,24 +15314,8 @@ vErrors.push(err28);
 }
 errors++;
 }
-else {
-errors = _errs21;
-if(vErrors !== null){
-if(_errs21){
-vErrors.length = _errs21;
-}
-else {
-vErrors = null;
-}
-}
-}
-}
-if(data.hooks !== undefined){
-let data13 = data.hooks;
-if(data13 && typeof data13 == "object" && !Array.isArray(data13)){
-for(const key2 in data13){
-if(!((((key2 === "prestart") || (key2 === "createRuntime")) || (key2 === "poststart")) || (key2 === "poststop"))){
-const err29 = {instancePath:instancePath+"/hooks",schemaPath:"#/properties/hooks/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key2},message:"must NOT have additional properties"};
+if(data11.target === undefined){
+const err29 = {instancePath:instancePath+"/rootRules/" + i0,schemaPath:"#/properties/rootRules/anyOf/1/items/required",keyword:"required",params:{missingProperty: "target"},message:"must have required property '"+"target"+"'"};
 if(vErrors === null){
 vErrors = [err29];
 }
@@ -15342,16 +15324,8 @@ vErrors.push(err29);
 }
 errors++;
 }
-}
-if(data13.prestart !== undefined){
-let data14 = data13.prestart;
-if(Array.isArray(data14)){
-const len2 = data14.length;
-for(let i2=0; i2<len2; i2++){
-let data15 = data14[i2];
-if(data15 && typeof data15 == "object" && !Array.isArray(data15)){
-if(data15.path === undefined){
-const err30 = {instancePath:instancePath+"/hooks/prestart/" + i2,schemaPath:"#/properties/hooks/properties/prestart/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
+if(data11.rights === undefined){
+const err30 = {instancePath:instancePath+"/rootRules/" + i0,schemaPath:"#/properties/rootRules/anyOf/1/items/required",keyword:"required",params:{missingProperty: "rights"},message:"must have required property '"+"rights"+"'"};
 if(vErrors === null){
 vErrors = [err30];
 }
@@ -15360,8 +15334,9 @@ vErrors.push(err30);
 }
 errors++;
 }
-if(data15.args === undefined){
-const err31 = {instancePath:instancePath+"/hooks/prestart/" + i2,schemaPath:"#/properties/hooks/properties/prestart/items/required",keyword:"required",params:{missingProperty: "args"},message:"must have required property '"+"args"+"'"};
+for(const key2 in data11){
+if(!(((key2 === "clause") || (key2 === "target")) || (key2 === "rights"))){
+const err31 = {instancePath:instancePath+"/rootRules/" + i0,schemaPath:"#/properties/rootRules/anyOf/1/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key2},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err31];
 }
@@ -15370,8 +15345,10 @@ vErrors.push(err31);
 }
 errors++;
 }
-if(data15.env === undefined){
-const err32 = {instancePath:instancePath+"/hooks/prestart/" + i2,schemaPath:"#/properties/hooks/properties/prestart/items/required",keyword:"required",params:{missingProperty: "env"},message:"must have required property '"+"env"+"'"};
+}
+if(data11.clause !== undefined){
+if(typeof data11.clause !== "string"){
+const err32 = {instancePath:instancePath+"/rootRules/" + i0+"/clause",schemaPath:"#/properties/rootRules/anyOf/1/items/properties/clause/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err32];
 }
@@ -15380,8 +15357,10 @@ vErrors.push(err32);
 }
 errors++;
 }
-if(data15.timeout === undefined){
-const err33 = {instancePath:instancePath+"/hooks/prestart/" + i2,schemaPath:"#/properties/hooks/properties/prestart/items/required",keyword:"required",params:{missingProperty: "timeout"},message:"must have required property '"+"timeout"+"'"};
+}
+if(data11.target !== undefined){
+if(typeof data11.target !== "string"){
+const err33 = {instancePath:instancePath+"/rootRules/" + i0+"/target",schemaPath:"#/properties/rootRules/anyOf/1/items/properties/target/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err33];
 }
@@ -15390,9 +15369,14 @@ vErrors.push(err33);
 }
 errors++;
 }
-for(const key3 in data15){
-if(!((((key3 === "path") || (key3 === "args")) || (key3 === "env")) || (key3 === "timeout"))){
-const err34 = {instancePath:instancePath+"/hooks/prestart/" + i2,schemaPath:"#/properties/hooks/properties/prestart/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key3},message:"must NOT have additional properties"};
+}
+if(data11.rights !== undefined){
+let data14 = data11.rights;
+if(Array.isArray(data14)){
+const len1 = data14.length;
+for(let i1=0; i1<len1; i1++){
+if(typeof data14[i1] !== "string"){
+const err34 = {instancePath:instancePath+"/rootRules/" + i0+"/rights/" + i1,schemaPath:"#/properties/rootRules/anyOf/1/items/properties/rights/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err34];
 }
@@ -15402,9 +15386,9 @@ vErrors.push(err34);
 errors++;
 }
 }
-if(data15.path !== undefined){
-if(typeof data15.path !== "string"){
-const err35 = {instancePath:instancePath+"/hooks/prestart/" + i2+"/path",schemaPath:"#/properties/hooks/properties/prestart/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+else {
+const err35 = {instancePath:instancePath+"/rootRules/" + i0+"/rights",schemaPath:"#/properties/rootRules/anyOf/1/items/properties/rights/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err35];
 }
@@ -15414,13 +15398,9 @@ vErrors.push(err35);
 errors++;
 }
 }
-if(data15.args !== undefined){
-let data17 = data15.args;
-if(Array.isArray(data17)){
-const len3 = data17.length;
-for(let i3=0; i3<len3; i3++){
-if(typeof data17[i3] !== "string"){
-const err36 = {instancePath:instancePath+"/hooks/prestart/" + i2+"/args/" + i3,schemaPath:"#/properties/hooks/properties/prestart/items/properties/args/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+else {
+const err36 = {instancePath:instancePath+"/rootRules/" + i0,schemaPath:"#/properties/rootRules/anyOf/1/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err36];
 }
@@ -15432,7 +15412,7 @@ errors++;
 }
 }
 else {
-const err37 = {instancePath:instancePath+"/hooks/prestart/" + i2+"/args",schemaPath:"#/properties/hooks/properties/prestart/items/properties/args/type",keyword:"type",params:{type: "array"},message:"must be array"};
+const err37 = {instancePath:instancePath+"/rootRules",schemaPath:"#/properties/rootRules/anyOf/1/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err37];
 }
@@ -15441,14 +15421,10 @@ vErrors.push(err37);
 }
 errors++;
 }
-}
-if(data15.env !== undefined){
-let data19 = data15.env;
-if(Array.isArray(data19)){
-const len4 = data19.length;
-for(let i4=0; i4<len4; i4++){
-if(typeof data19[i4] !== "string"){
-const err38 = {instancePath:instancePath+"/hooks/prestart/" + i2+"/env/" + i4,schemaPath:"#/properties/hooks/properties/prestart/items/properties/env/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+var _valid1 = _errs31 === errors;
+valid3 = valid3 || _valid1;
+if(!valid3){
+const err38 = {instancePath:instancePath+"/rootRules",schemaPath:"#/properties/rootRules/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err38];
 }
@@ -15457,10 +15433,24 @@ vErrors.push(err38);
 }
 errors++;
 }
-}
+else {
+errors = _errs28;
+if(vErrors !== null){
+if(_errs28){
+vErrors.length = _errs28;
 }
 else {
-const err39 = {instancePath:instancePath+"/hooks/prestart/" + i2+"/env",schemaPath:"#/properties/hooks/properties/prestart/items/properties/env/type",keyword:"type",params:{type: "array"},message:"must be array"};
+vErrors = null;
+}
+}
+}
+}
+if(data.hooks !== undefined){
+let data16 = data.hooks;
+if(data16 && typeof data16 == "object" && !Array.isArray(data16)){
+for(const key3 in data16){
+if(!((((key3 === "prestart") || (key3 === "createRuntime")) || (key3 === "poststart")) || (key3 === "poststop"))){
+const err39 = {instancePath:instancePath+"/hooks",schemaPath:"#/properties/hooks/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key3},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err39];
 }
@@ -15470,10 +15460,15 @@ vErrors.push(err39);
 errors++;
 }
 }
-if(data15.timeout !== undefined){
-let data21 = data15.timeout;
-if((!(((typeof data21 == "number") && (!(data21 % 1) && !isNaN(data21))) && (isFinite(data21)))) && (data21 !== null)){
-const err40 = {instancePath:instancePath+"/hooks/prestart/" + i2+"/timeout",schemaPath:"#/properties/hooks/properties/prestart/items/properties/timeout/type",keyword:"type",params:{type: schema154.properties.hooks.properties.prestart.items.properties.timeout.type},message:"must be integer,null"};
+if(data16.prestart !== undefined){
+let data17 = data16.prestart;
+if(Array.isArray(data17)){
+const len2 = data17.length;
+for(let i2=0; i2<len2; i2++){
+let data18 = data17[i2];
+if(data18 && typeof data18 == "object" && !Array.isArray(data18)){
+if(data18.path === undefined){
+const err40 = {instancePath:instancePath+"/hooks/prestart/" + i2,schemaPath:"#/properties/hooks/properties/prestart/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
 if(vErrors === null){
 vErrors = [err40];
 }
@@ -15482,10 +15477,8 @@ vErrors.push(err40);
 }
 errors++;
 }
-}
-}
-else {
-const err41 = {instancePath:instancePath+"/hooks/prestart/" + i2,schemaPath:"#/properties/hooks/properties/prestart/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data18.args === undefined){
+const err41 = {instancePath:instancePath+"/hooks/prestart/" + i2,schemaPath:"#/properties/hooks/properties/prestart/items/required",keyword:"required",params:{missingProperty: "args"},message:"must have required property '"+"args"+"'"};
 if(vErrors === null){
 vErrors = [err41];
 }
@@ -15494,10 +15487,8 @@ vErrors.push(err41);
 }
 errors++;
 }
-}
-}
-else {
-const err42 = {instancePath:instancePath+"/hooks/prestart",schemaPath:"#/properties/hooks/properties/prestart/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data18.env === undefined){
+const err42 = {instancePath:instancePath+"/hooks/prestart/" + i2,schemaPath:"#/properties/hooks/properties/prestart/items/required",keyword:"required",params:{missingProperty: "env"},message:"must have required property '"+"env"+"'"};
 if(vErrors === null){
 vErrors = [err42];
 }
@@ -15506,16 +15497,8 @@ vErrors.push(err42);
 }
 errors++;
 }
-}
-if(data13.createRuntime !== undefined){
-let data22 = data13.createRuntime;
-if(Array.isArray(data22)){
-const len5 = data22.length;
-for(let i5=0; i5<len5; i5++){
-let data23 = data22[i5];
-if(data23 && typeof data23 == "object" && !Array.isArray(data23)){
-if(data23.path === undefined){
-const err43 = {instancePath:instancePath+"/hooks/createRuntime/" + i5,schemaPath:"#/properties/hooks/properties/createRuntime/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
+if(data18.timeout === undefined){
+const err43 = {instancePath:instancePath+"/hooks/prestart/" + i2,schemaPath:"#/properties/hooks/properties/prestart/items/required",keyword:"required",params:{missingProperty: "timeout"},message:"must have required property '"+"timeout"+"'"};
 if(vErrors === null){
 vErrors = [err43];
 }
@@ -15524,8 +15507,9 @@ vErrors.push(err43);
 }
 errors++;
 }
-if(data23.args === undefined){
-const err44 = {instancePath:instancePath+"/hooks/createRuntime/" + i5,schemaPath:"#/properties/hooks/properties/createRuntime/items/required",keyword:"required",params:{missingProperty: "args"},message:"must have required property '"+"args"+"'"};
+for(const key4 in data18){
+if(!((((key4 === "path") || (key4 === "args")) || (key4 === "env")) || (key4 === "timeout"))){
+const err44 = {instancePath:instancePath+"/hooks/prestart/" + i2,schemaPath:"#/properties/hooks/properties/prestart/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key4},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err44];
 }
@@ -15534,8 +15518,10 @@ vErrors.push(err44);
 }
 errors++;
 }
-if(data23.env === undefined){
-const err45 = {instancePath:instancePath+"/hooks/createRuntime/" + i5,schemaPath:"#/properties/hooks/properties/createRuntime/items/required",keyword:"required",params:{missingProperty: "env"},message:"must have required property '"+"env"+"'"};
+}
+if(data18.path !== undefined){
+if(typeof data18.path !== "string"){
+const err45 = {instancePath:instancePath+"/hooks/prestart/" + i2+"/path",schemaPath:"#/properties/hooks/properties/prestart/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err45];
 }
@@ -15544,8 +15530,14 @@ vErrors.push(err45);
 }
 errors++;
 }
-if(data23.timeout === undefined){
-const err46 = {instancePath:instancePath+"/hooks/createRuntime/" + i5,schemaPath:"#/properties/hooks/properties/createRuntime/items/required",keyword:"required",params:{missingProperty: "timeout"},message:"must have required property '"+"timeout"+"'"};
+}
+if(data18.args !== undefined){
+let data20 = data18.args;
+if(Array.isArray(data20)){
+const len3 = data20.length;
+for(let i3=0; i3<len3; i3++){
+if(typeof data20[i3] !== "string"){
+const err46 = {instancePath:instancePath+"/hooks/prestart/" + i2+"/args/" + i3,schemaPath:"#/properties/hooks/properties/prestart/items/properties/args/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err46];
 }
@@ -15554,9 +15546,10 @@ vErrors.push(err46);
 }
 errors++;
 }
-for(const key4 in data23){
-if(!((((key4 === "path") || (key4 === "args")) || (key4 === "env")) || (key4 === "timeout"))){
-const err47 = {instancePath:instancePath+"/hooks/createRuntime/" + i5,schemaPath:"#/properties/hooks/properties/createRuntime/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key4},message:"must NOT have additional properties"};
+}
+}
+else {
+const err47 = {instancePath:instancePath+"/hooks/prestart/" + i2+"/args",schemaPath:"#/properties/hooks/properties/prestart/items/properties/args/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err47];
 }
@@ -15566,9 +15559,13 @@ vErrors.push(err47);
 errors++;
 }
 }
-if(data23.path !== undefined){
-if(typeof data23.path !== "string"){
-const err48 = {instancePath:instancePath+"/hooks/createRuntime/" + i5+"/path",schemaPath:"#/properties/hooks/properties/createRuntime/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data18.env !== undefined){
+let data22 = data18.env;
+if(Array.isArray(data22)){
+const len4 = data22.length;
+for(let i4=0; i4<len4; i4++){
+if(typeof data22[i4] !== "string"){
+const err48 = {instancePath:instancePath+"/hooks/prestart/" + i2+"/env/" + i4,schemaPath:"#/properties/hooks/properties/prestart/items/properties/env/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err48];
 }
@@ -15578,13 +15575,9 @@ vErrors.push(err48);
 errors++;
 }
 }
-if(data23.args !== undefined){
-let data25 = data23.args;
-if(Array.isArray(data25)){
-const len6 = data25.length;
-for(let i6=0; i6<len6; i6++){
-if(typeof data25[i6] !== "string"){
-const err49 = {instancePath:instancePath+"/hooks/createRuntime/" + i5+"/args/" + i6,schemaPath:"#/properties/hooks/properties/createRuntime/items/properties/args/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+else {
+const err49 = {instancePath:instancePath+"/hooks/prestart/" + i2+"/env",schemaPath:"#/properties/hooks/properties/prestart/items/properties/env/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err49];
 }
@@ -15594,9 +15587,10 @@ vErrors.push(err49);
 errors++;
 }
 }
-}
-else {
-const err50 = {instancePath:instancePath+"/hooks/createRuntime/" + i5+"/args",schemaPath:"#/properties/hooks/properties/createRuntime/items/properties/args/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data18.timeout !== undefined){
+let data24 = data18.timeout;
+if((!(((typeof data24 == "number") && (!(data24 % 1) && !isNaN(data24))) && (isFinite(data24)))) && (data24 !== null)){
+const err50 = {instancePath:instancePath+"/hooks/prestart/" + i2+"/timeout",schemaPath:"#/properties/hooks/properties/prestart/items/properties/timeout/type",keyword:"type",params:{type: schema154.properties.hooks.properties.prestart.items.properties.timeout.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err50];
 }
@@ -15606,13 +15600,9 @@ vErrors.push(err50);
 errors++;
 }
 }
-if(data23.env !== undefined){
-let data27 = data23.env;
-if(Array.isArray(data27)){
-const len7 = data27.length;
-for(let i7=0; i7<len7; i7++){
-if(typeof data27[i7] !== "string"){
-const err51 = {instancePath:instancePath+"/hooks/createRuntime/" + i5+"/env/" + i7,schemaPath:"#/properties/hooks/properties/createRuntime/items/properties/env/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+else {
+const err51 = {instancePath:instancePath+"/hooks/prestart/" + i2,schemaPath:"#/properties/hooks/properties/prestart/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err51];
 }
@@ -15624,7 +15614,7 @@ errors++;
 }
 }
 else {
-const err52 = {instancePath:instancePath+"/hooks/createRuntime/" + i5+"/env",schemaPath:"#/properties/hooks/properties/createRuntime/items/properties/env/type",keyword:"type",params:{type: "array"},message:"must be array"};
+const err52 = {instancePath:instancePath+"/hooks/prestart",schemaPath:"#/properties/hooks/properties/prestart/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err52];
 }
@@ -15634,10 +15624,15 @@ vErrors.push(err52);
 errors++;
 }
 }
-if(data23.timeout !== undefined){
-let data29 = data23.timeout;
-if((!(((typeof data29 == "number") && (!(data29 % 1) && !isNaN(data29))) && (isFinite(data29)))) && (data29 !== null)){
-const err53 = {instancePath:instancePath+"/hooks/createRuntime/" + i5+"/timeout",schemaPath:"#/properties/hooks/properties/createRuntime/items/properties/timeout/type",keyword:"type",params:{type: schema154.properties.hooks.properties.createRuntime.items.properties.timeout.type},message:"must be integer,null"};
+if(data16.createRuntime !== undefined){
+let data25 = data16.createRuntime;
+if(Array.isArray(data25)){
+const len5 = data25.length;
+for(let i5=0; i5<len5; i5++){
+let data26 = data25[i5];
+if(data26 && typeof data26 == "object" && !Array.isArray(data26)){
+if(data26.path === undefined){
+const err53 = {instancePath:instancePath+"/hooks/createRuntime/" + i5,schemaPath:"#/properties/hooks/properties/createRuntime/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
 if(vErrors === null){
 vErrors = [err53];
 }
@@ -15646,10 +15641,8 @@ vErrors.push(err53);
 }
 errors++;
 }
-}
-}
-else {
-const err54 = {instancePath:instancePath+"/hooks/createRuntime/" + i5,schemaPath:"#/properties/hooks/properties/createRuntime/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data26.args === undefined){
+const err54 = {instancePath:instancePath+"/hooks/createRuntime/" + i5,schemaPath:"#/properties/hooks/properties/createRuntime/items/required",keyword:"required",params:{missingProperty: "args"},message:"must have required property '"+"args"+"'"};
 if(vErrors === null){
 vErrors = [err54];
 }
@@ -15658,10 +15651,8 @@ vErrors.push(err54);
 }
 errors++;
 }
-}
-}
-else {
-const err55 = {instancePath:instancePath+"/hooks/createRuntime",schemaPath:"#/properties/hooks/properties/createRuntime/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data26.env === undefined){
+const err55 = {instancePath:instancePath+"/hooks/createRuntime/" + i5,schemaPath:"#/properties/hooks/properties/createRuntime/items/required",keyword:"required",params:{missingProperty: "env"},message:"must have required property '"+"env"+"'"};
 if(vErrors === null){
 vErrors = [err55];
 }
@@ -15670,16 +15661,8 @@ vErrors.push(err55);
 }
 errors++;
 }
-}
-if(data13.poststart !== undefined){
-let data30 = data13.poststart;
-if(Array.isArray(data30)){
-const len8 = data30.length;
-for(let i8=0; i8<len8; i8++){
-let data31 = data30[i8];
-if(data31 && typeof data31 == "object" && !Array.isArray(data31)){
-if(data31.path === undefined){
-const err56 = {instancePath:instancePath+"/hooks/poststart/" + i8,schemaPath:"#/properties/hooks/properties/poststart/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
+if(data26.timeout === undefined){
+const err56 = {instancePath:instancePath+"/hooks/createRuntime/" + i5,schemaPath:"#/properties/hooks/properties/createRuntime/items/required",keyword:"required",params:{missingProperty: "timeout"},message:"must have required property '"+"timeout"+"'"};
 if(vErrors === null){
 vErrors = [err56];
 }
@@ -15688,8 +15671,9 @@ vErrors.push(err56);
 }
 errors++;
 }
-if(data31.args === undefined){
-const err57 = {instancePath:instancePath+"/hooks/poststart/" + i8,schemaPath:"#/properties/hooks/properties/poststart/items/required",keyword:"required",params:{missingProperty: "args"},message:"must have required property '"+"args"+"'"};
+for(const key5 in data26){
+if(!((((key5 === "path") || (key5 === "args")) || (key5 === "env")) || (key5 === "timeout"))){
+const err57 = {instancePath:instancePath+"/hooks/createRuntime/" + i5,schemaPath:"#/properties/hooks/properties/createRuntime/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key5},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err57];
 }
@@ -15698,8 +15682,10 @@ vErrors.push(err57);
 }
 errors++;
 }
-if(data31.env === undefined){
-const err58 = {instancePath:instancePath+"/hooks/poststart/" + i8,schemaPath:"#/properties/hooks/properties/poststart/items/required",keyword:"required",params:{missingProperty: "env"},message:"must have required property '"+"env"+"'"};
+}
+if(data26.path !== undefined){
+if(typeof data26.path !== "string"){
+const err58 = {instancePath:instancePath+"/hooks/createRuntime/" + i5+"/path",schemaPath:"#/properties/hooks/properties/createRuntime/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err58];
 }
@@ -15708,8 +15694,14 @@ vErrors.push(err58);
 }
 errors++;
 }
-if(data31.timeout === undefined){
-const err59 = {instancePath:instancePath+"/hooks/poststart/" + i8,schemaPath:"#/properties/hooks/properties/poststart/items/required",keyword:"required",params:{missingProperty: "timeout"},message:"must have required property '"+"timeout"+"'"};
+}
+if(data26.args !== undefined){
+let data28 = data26.args;
+if(Array.isArray(data28)){
+const len6 = data28.length;
+for(let i6=0; i6<len6; i6++){
+if(typeof data28[i6] !== "string"){
+const err59 = {instancePath:instancePath+"/hooks/createRuntime/" + i5+"/args/" + i6,schemaPath:"#/properties/hooks/properties/createRuntime/items/properties/args/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err59];
 }
@@ -15718,9 +15710,10 @@ vErrors.push(err59);
 }
 errors++;
 }
-for(const key5 in data31){
-if(!((((key5 === "path") || (key5 === "args")) || (key5 === "env")) || (key5 === "timeout"))){
-const err60 = {instancePath:instancePath+"/hooks/poststart/" + i8,schemaPath:"#/properties/hooks/properties/poststart/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key5},message:"must NOT have additional properties"};
+}
+}
+else {
+const err60 = {instancePath:instancePath+"/hooks/createRuntime/" + i5+"/args",schemaPath:"#/properties/hooks/properties/createRuntime/items/properties/args/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err60];
 }
@@ -15730,9 +15723,13 @@ vErrors.push(err60);
 errors++;
 }
 }
-if(data31.path !== undefined){
-if(typeof data31.path !== "string"){
-const err61 = {instancePath:instancePath+"/hooks/poststart/" + i8+"/path",schemaPath:"#/properties/hooks/properties/poststart/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data26.env !== undefined){
+let data30 = data26.env;
+if(Array.isArray(data30)){
+const len7 = data30.length;
+for(let i7=0; i7<len7; i7++){
+if(typeof data30[i7] !== "string"){
+const err61 = {instancePath:instancePath+"/hooks/createRuntime/" + i5+"/env/" + i7,schemaPath:"#/properties/hooks/properties/createRuntime/items/properties/env/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err61];
 }
@@ -15742,13 +15739,9 @@ vErrors.push(err61);
 errors++;
 }
 }
-if(data31.args !== undefined){
-let data33 = data31.args;
-if(Array.isArray(data33)){
-const len9 = data33.length;
-for(let i9=0; i9<len9; i9++){
-if(typeof data33[i9] !== "string"){
-const err62 = {instancePath:instancePath+"/hooks/poststart/" + i8+"/args/" + i9,schemaPath:"#/properties/hooks/properties/poststart/items/properties/args/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+else {
+const err62 = {instancePath:instancePath+"/hooks/createRuntime/" + i5+"/env",schemaPath:"#/properties/hooks/properties/createRuntime/items/properties/env/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err62];
 }
@@ -15758,9 +15751,10 @@ vErrors.push(err62);
 errors++;
 }
 }
-}
-else {
-const err63 = {instancePath:instancePath+"/hooks/poststart/" + i8+"/args",schemaPath:"#/properties/hooks/properties/poststart/items/properties/args/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data26.timeout !== undefined){
+let data32 = data26.timeout;
+if((!(((typeof data32 == "number") && (!(data32 % 1) && !isNaN(data32))) && (isFinite(data32)))) && (data32 !== null)){
+const err63 = {instancePath:instancePath+"/hooks/createRuntime/" + i5+"/timeout",schemaPath:"#/properties/hooks/properties/createRuntime/items/properties/timeout/type",keyword:"type",params:{type: schema154.properties.hooks.properties.createRuntime.items.properties.timeout.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err63];
 }
@@ -15770,13 +15764,9 @@ vErrors.push(err63);
 errors++;
 }
 }
-if(data31.env !== undefined){
-let data35 = data31.env;
-if(Array.isArray(data35)){
-const len10 = data35.length;
-for(let i10=0; i10<len10; i10++){
-if(typeof data35[i10] !== "string"){
-const err64 = {instancePath:instancePath+"/hooks/poststart/" + i8+"/env/" + i10,schemaPath:"#/properties/hooks/properties/poststart/items/properties/env/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+else {
+const err64 = {instancePath:instancePath+"/hooks/createRuntime/" + i5,schemaPath:"#/properties/hooks/properties/createRuntime/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err64];
 }
@@ -15788,7 +15778,7 @@ errors++;
 }
 }
 else {
-const err65 = {instancePath:instancePath+"/hooks/poststart/" + i8+"/env",schemaPath:"#/properties/hooks/properties/poststart/items/properties/env/type",keyword:"type",params:{type: "array"},message:"must be array"};
+const err65 = {instancePath:instancePath+"/hooks/createRuntime",schemaPath:"#/properties/hooks/properties/createRuntime/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err65];
 }
@@ -15798,10 +15788,15 @@ vErrors.push(err65);
 errors++;
 }
 }
-if(data31.timeout !== undefined){
-let data37 = data31.timeout;
-if((!(((typeof data37 == "number") && (!(data37 % 1) && !isNaN(data37))) && (isFinite(data37)))) && (data37 !== null)){
-const err66 = {instancePath:instancePath+"/hooks/poststart/" + i8+"/timeout",schemaPath:"#/properties/hooks/properties/poststart/items/properties/timeout/type",keyword:"type",params:{type: schema154.properties.hooks.properties.poststart.items.properties.timeout.type},message:"must be integer,null"};
+if(data16.poststart !== undefined){
+let data33 = data16.poststart;
+if(Array.isArray(data33)){
+const len8 = data33.length;
+for(let i8=0; i8<len8; i8++){
+let data34 = data33[i8];
+if(data34 && typeof data34 == "object" && !Array.isArray(data34)){
+if(data34.path === undefined){
+const err66 = {instancePath:instancePath+"/hooks/poststart/" + i8,schemaPath:"#/properties/hooks/properties/poststart/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
 if(vErrors === null){
 vErrors = [err66];
 }
@@ -15810,10 +15805,8 @@ vErrors.push(err66);
 }
 errors++;
 }
-}
-}
-else {
-const err67 = {instancePath:instancePath+"/hooks/poststart/" + i8,schemaPath:"#/properties/hooks/properties/poststart/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data34.args === undefined){
+const err67 = {instancePath:instancePath+"/hooks/poststart/" + i8,schemaPath:"#/properties/hooks/properties/poststart/items/required",keyword:"required",params:{missingProperty: "args"},message:"must have required property '"+"args"+"'"};
 if(vErrors === null){
 vErrors = [err67];
 }
@@ -15822,10 +15815,8 @@ vErrors.push(err67);
 }
 errors++;
 }
-}
-}
-else {
-const err68 = {instancePath:instancePath+"/hooks/poststart",schemaPath:"#/properties/hooks/properties/poststart/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data34.env === undefined){
+const err68 = {instancePath:instancePath+"/hooks/poststart/" + i8,schemaPath:"#/properties/hooks/properties/poststart/items/required",keyword:"required",params:{missingProperty: "env"},message:"must have required property '"+"env"+"'"};
 if(vErrors === null){
 vErrors = [err68];
 }
@@ -15834,16 +15825,8 @@ vErrors.push(err68);
 }
 errors++;
 }
-}
-if(data13.poststop !== undefined){
-let data38 = data13.poststop;
-if(Array.isArray(data38)){
-const len11 = data38.length;
-for(let i11=0; i11<len11; i11++){
-let data39 = data38[i11];
-if(data39 && typeof data39 == "object" && !Array.isArray(data39)){
-if(data39.path === undefined){
-const err69 = {instancePath:instancePath+"/hooks/poststop/" + i11,schemaPath:"#/properties/hooks/properties/poststop/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
+if(data34.timeout === undefined){
+const err69 = {instancePath:instancePath+"/hooks/poststart/" + i8,schemaPath:"#/properties/hooks/properties/poststart/items/required",keyword:"required",params:{missingProperty: "timeout"},message:"must have required property '"+"timeout"+"'"};
 if(vErrors === null){
 vErrors = [err69];
 }
@@ -15852,8 +15835,9 @@ vErrors.push(err69);
 }
 errors++;
 }
-if(data39.args === undefined){
-const err70 = {instancePath:instancePath+"/hooks/poststop/" + i11,schemaPath:"#/properties/hooks/properties/poststop/items/required",keyword:"required",params:{missingProperty: "args"},message:"must have required property '"+"args"+"'"};
+for(const key6 in data34){
+if(!((((key6 === "path") || (key6 === "args")) || (key6 === "env")) || (key6 === "timeout"))){
+const err70 = {instancePath:instancePath+"/hooks/poststart/" + i8,schemaPath:"#/properties/hooks/properties/poststart/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key6},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err70];
 }
@@ -15862,8 +15846,10 @@ vErrors.push(err70);
 }
 errors++;
 }
-if(data39.env === undefined){
-const err71 = {instancePath:instancePath+"/hooks/poststop/" + i11,schemaPath:"#/properties/hooks/properties/poststop/items/required",keyword:"required",params:{missingProperty: "env"},message:"must have required property '"+"env"+"'"};
+}
+if(data34.path !== undefined){
+if(typeof data34.path !== "string"){
+const err71 = {instancePath:instancePath+"/hooks/poststart/" + i8+"/path",schemaPath:"#/properties/hooks/properties/poststart/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err71];
 }
@@ -15872,8 +15858,14 @@ vErrors.push(err71);
 }
 errors++;
 }
-if(data39.timeout === undefined){
-const err72 = {instancePath:instancePath+"/hooks/poststop/" + i11,schemaPath:"#/properties/hooks/properties/poststop/items/required",keyword:"required",params:{missingProperty: "timeout"},message:"must have required property '"+"timeout"+"'"};
+}
+if(data34.args !== undefined){
+let data36 = data34.args;
+if(Array.isArray(data36)){
+const len9 = data36.length;
+for(let i9=0; i9<len9; i9++){
+if(typeof data36[i9] !== "string"){
+const err72 = {instancePath:instancePath+"/hooks/poststart/" + i8+"/args/" + i9,schemaPath:"#/properties/hooks/properties/poststart/items/properties/args/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err72];
 }
@@ -15882,9 +15874,10 @@ vErrors.push(err72);
 }
 errors++;
 }
-for(const key6 in data39){
-if(!((((key6 === "path") || (key6 === "args")) || (key6 === "env")) || (key6 === "timeout"))){
-const err73 = {instancePath:instancePath+"/hooks/poststop/" + i11,schemaPath:"#/properties/hooks/properties/poststop/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key6},message:"must NOT have additional properties"};
+}
+}
+else {
+const err73 = {instancePath:instancePath+"/hooks/poststart/" + i8+"/args",schemaPath:"#/properties/hooks/properties/poststart/items/properties/args/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err73];
 }
@@ -15894,9 +15887,13 @@ vErrors.push(err73);
 errors++;
 }
 }
-if(data39.path !== undefined){
-if(typeof data39.path !== "string"){
-const err74 = {instancePath:instancePath+"/hooks/poststop/" + i11+"/path",schemaPath:"#/properties/hooks/properties/poststop/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data34.env !== undefined){
+let data38 = data34.env;
+if(Array.isArray(data38)){
+const len10 = data38.length;
+for(let i10=0; i10<len10; i10++){
+if(typeof data38[i10] !== "string"){
+const err74 = {instancePath:instancePath+"/hooks/poststart/" + i8+"/env/" + i10,schemaPath:"#/properties/hooks/properties/poststart/items/properties/env/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err74];
 }
@@ -15906,13 +15903,9 @@ vErrors.push(err74);
 errors++;
 }
 }
-if(data39.args !== undefined){
-let data41 = data39.args;
-if(Array.isArray(data41)){
-const len12 = data41.length;
-for(let i12=0; i12<len12; i12++){
-if(typeof data41[i12] !== "string"){
-const err75 = {instancePath:instancePath+"/hooks/poststop/" + i11+"/args/" + i12,schemaPath:"#/properties/hooks/properties/poststop/items/properties/args/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+else {
+const err75 = {instancePath:instancePath+"/hooks/poststart/" + i8+"/env",schemaPath:"#/properties/hooks/properties/poststart/items/properties/env/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err75];
 }
@@ -15922,9 +15915,10 @@ vErrors.push(err75);
 errors++;
 }
 }
-}
-else {
-const err76 = {instancePath:instancePath+"/hooks/poststop/" + i11+"/args",schemaPath:"#/properties/hooks/properties/poststop/items/properties/args/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data34.timeout !== undefined){
+let data40 = data34.timeout;
+if((!(((typeof data40 == "number") && (!(data40 % 1) && !isNaN(data40))) && (isFinite(data40)))) && (data40 !== null)){
+const err76 = {instancePath:instancePath+"/hooks/poststart/" + i8+"/timeout",schemaPath:"#/properties/hooks/properties/poststart/items/properties/timeout/type",keyword:"type",params:{type: schema154.properties.hooks.properties.poststart.items.properties.timeout.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err76];
 }
@@ -15934,13 +15928,9 @@ vErrors.push(err76);
 errors++;
 }
 }
-if(data39.env !== undefined){
-let data43 = data39.env;
-if(Array.isArray(data43)){
-const len13 = data43.length;
-for(let i13=0; i13<len13; i13++){
-if(typeof data43[i13] !== "string"){
-const err77 = {instancePath:instancePath+"/hooks/poststop/" + i11+"/env/" + i13,schemaPath:"#/properties/hooks/properties/poststop/items/properties/env/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+else {
+const err77 = {instancePath:instancePath+"/hooks/poststart/" + i8,schemaPath:"#/properties/hooks/properties/poststart/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err77];
 }
@@ -15952,7 +15942,7 @@ errors++;
 }
 }
 else {
-const err78 = {instancePath:instancePath+"/hooks/poststop/" + i11+"/env",schemaPath:"#/properties/hooks/properties/poststop/items/properties/env/type",keyword:"type",params:{type: "array"},message:"must be array"};
+const err78 = {instancePath:instancePath+"/hooks/poststart",schemaPath:"#/properties/hooks/properties/poststart/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err78];
 }
@@ -15962,10 +15952,15 @@ vErrors.push(err78);
 errors++;
 }
 }
-if(data39.timeout !== undefined){
-let data45 = data39.timeout;
-if((!(((typeof data45 == "number") && (!(data45 % 1) && !isNaN(data45))) && (isFinite(data45)))) && (data45 !== null)){
-const err79 = {instancePath:instancePath+"/hooks/poststop/" + i11+"/timeout",schemaPath:"#/properties/hooks/properties/poststop/items/properties/timeout/type",keyword:"type",params:{type: schema154.properties.hooks.properties.poststop.items.properties.timeout.type},message:"must be integer,null"};
+if(data16.poststop !== undefined){
+let data41 = data16.poststop;
+if(Array.isArray(data41)){
+const len11 = data41.length;
+for(let i11=0; i11<len11; i11++){
+let data42 = data41[i11];
+if(data42 && typeof data42 == "object" && !Array.isArray(data42)){
+if(data42.path === undefined){
+const err79 = {instancePath:instancePath+"/hooks/poststop/" + i11,schemaPath:"#/properties/hooks/properties/poststop/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
 if(vErrors === null){
 vErrors = [err79];
 }
@@ -15974,10 +15969,8 @@ vErrors.push(err79);
 }
 errors++;
 }
-}
-}
-else {
-const err80 = {instancePath:instancePath+"/hooks/poststop/" + i11,schemaPath:"#/properties/hooks/properties/poststop/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data42.args === undefined){
+const err80 = {instancePath:instancePath+"/hooks/poststop/" + i11,schemaPath:"#/properties/hooks/properties/poststop/items/required",keyword:"required",params:{missingProperty: "args"},message:"must have required property '"+"args"+"'"};
 if(vErrors === null){
 vErrors = [err80];
 }
@@ -15986,10 +15979,8 @@ vErrors.push(err80);
 }
 errors++;
 }
-}
-}
-else {
-const err81 = {instancePath:instancePath+"/hooks/poststop",schemaPath:"#/properties/hooks/properties/poststop/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data42.env === undefined){
+const err81 = {instancePath:instancePath+"/hooks/poststop/" + i11,schemaPath:"#/properties/hooks/properties/poststop/items/required",keyword:"required",params:{missingProperty: "env"},message:"must have required property '"+"env"+"'"};
 if(vErrors === null){
 vErrors = [err81];
 }
@@ -15998,10 +15989,8 @@ vErrors.push(err81);
 }
 errors++;
 }
-}
-}
-else {
-const err82 = {instancePath:instancePath+"/hooks",schemaPath:"#/properties/hooks/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data42.timeout === undefined){
+const err82 = {instancePath:instancePath+"/hooks/poststop/" + i11,schemaPath:"#/properties/hooks/properties/poststop/items/required",keyword:"required",params:{missingProperty: "timeout"},message:"must have required property '"+"timeout"+"'"};
 if(vErrors === null){
 vErrors = [err82];
 }
@@ -16010,14 +15999,9 @@ vErrors.push(err82);
 }
 errors++;
 }
-}
-if(data.netns !== undefined){
-let data46 = data.netns;
-const _errs109 = errors;
-let valid37 = false;
-const _errs110 = errors;
-if(data46 !== null){
-const err83 = {instancePath:instancePath+"/netns",schemaPath:"#/properties/netns/anyOf/0/type",keyword:"type",params:{type: "null"},message:"must be null"};
+for(const key7 in data42){
+if(!((((key7 === "path") || (key7 === "args")) || (key7 === "env")) || (key7 === "timeout"))){
+const err83 = {instancePath:instancePath+"/hooks/poststop/" + i11,schemaPath:"#/properties/hooks/properties/poststop/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key7},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err83];
 }
@@ -16026,12 +16010,10 @@ vErrors.push(err83);
 }
 errors++;
 }
-var _valid2 = _errs110 === errors;
-valid37 = valid37 || _valid2;
-const _errs112 = errors;
-if(data46 && typeof data46 == "object" && !Array.isArray(data46)){
-if(data46.path === undefined){
-const err84 = {instancePath:instancePath+"/netns",schemaPath:"#/$defs/ObjectRef/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
+}
+if(data42.path !== undefined){
+if(typeof data42.path !== "string"){
+const err84 = {instancePath:instancePath+"/hooks/poststop/" + i11+"/path",schemaPath:"#/properties/hooks/properties/poststop/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err84];
 }
@@ -16040,8 +16022,14 @@ vErrors.push(err84);
 }
 errors++;
 }
-if(data46.dev === undefined){
-const err85 = {instancePath:instancePath+"/netns",schemaPath:"#/$defs/ObjectRef/required",keyword:"required",params:{missingProperty: "dev"},message:"must have required property '"+"dev"+"'"};
+}
+if(data42.args !== undefined){
+let data44 = data42.args;
+if(Array.isArray(data44)){
+const len12 = data44.length;
+for(let i12=0; i12<len12; i12++){
+if(typeof data44[i12] !== "string"){
+const err85 = {instancePath:instancePath+"/hooks/poststop/" + i11+"/args/" + i12,schemaPath:"#/properties/hooks/properties/poststop/items/properties/args/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err85];
 }
@@ -16050,8 +16038,10 @@ vErrors.push(err85);
 }
 errors++;
 }
-if(data46.ino === undefined){
-const err86 = {instancePath:instancePath+"/netns",schemaPath:"#/$defs/ObjectRef/required",keyword:"required",params:{missingProperty: "ino"},message:"must have required property '"+"ino"+"'"};
+}
+}
+else {
+const err86 = {instancePath:instancePath+"/hooks/poststop/" + i11+"/args",schemaPath:"#/properties/hooks/properties/poststop/items/properties/args/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err86];
 }
@@ -16060,9 +16050,14 @@ vErrors.push(err86);
 }
 errors++;
 }
-for(const key7 in data46){
-if(!(((key7 === "path") || (key7 === "dev")) || (key7 === "ino"))){
-const err87 = {instancePath:instancePath+"/netns",schemaPath:"#/$defs/ObjectRef/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key7},message:"must NOT have additional properties"};
+}
+if(data42.env !== undefined){
+let data46 = data42.env;
+if(Array.isArray(data46)){
+const len13 = data46.length;
+for(let i13=0; i13<len13; i13++){
+if(typeof data46[i13] !== "string"){
+const err87 = {instancePath:instancePath+"/hooks/poststop/" + i11+"/env/" + i13,schemaPath:"#/properties/hooks/properties/poststop/items/properties/env/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err87];
 }
@@ -16072,9 +16067,9 @@ vErrors.push(err87);
 errors++;
 }
 }
-if(data46.path !== undefined){
-if(typeof data46.path !== "string"){
-const err88 = {instancePath:instancePath+"/netns/path",schemaPath:"#/$defs/ObjectRef/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+else {
+const err88 = {instancePath:instancePath+"/hooks/poststop/" + i11+"/env",schemaPath:"#/properties/hooks/properties/poststop/items/properties/env/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err88];
 }
@@ -16084,11 +16079,10 @@ vErrors.push(err88);
 errors++;
 }
 }
-if(data46.dev !== undefined){
-let data48 = data46.dev;
-if(typeof data48 === "string"){
-if(!pattern55.test(data48)){
-const err89 = {instancePath:instancePath+"/netns/dev",schemaPath:"#/$defs/ObjectRef/properties/dev/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
+if(data42.timeout !== undefined){
+let data48 = data42.timeout;
+if((!(((typeof data48 == "number") && (!(data48 % 1) && !isNaN(data48))) && (isFinite(data48)))) && (data48 !== null)){
+const err89 = {instancePath:instancePath+"/hooks/poststop/" + i11+"/timeout",schemaPath:"#/properties/hooks/properties/poststop/items/properties/timeout/type",keyword:"type",params:{type: schema154.properties.hooks.properties.poststop.items.properties.timeout.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err89];
 }
@@ -16098,8 +16092,9 @@ vErrors.push(err89);
 errors++;
 }
 }
+}
 else {
-const err90 = {instancePath:instancePath+"/netns/dev",schemaPath:"#/$defs/ObjectRef/properties/dev/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err90 = {instancePath:instancePath+"/hooks/poststop/" + i11,schemaPath:"#/properties/hooks/properties/poststop/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err90];
 }
@@ -16109,11 +16104,9 @@ vErrors.push(err90);
 errors++;
 }
 }
-if(data46.ino !== undefined){
-let data49 = data46.ino;
-if(typeof data49 === "string"){
-if(!pattern55.test(data49)){
-const err91 = {instancePath:instancePath+"/netns/ino",schemaPath:"#/$defs/ObjectRef/properties/ino/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
+}
+else {
+const err91 = {instancePath:instancePath+"/hooks/poststop",schemaPath:"#/properties/hooks/properties/poststop/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err91];
 }
@@ -16123,8 +16116,9 @@ vErrors.push(err91);
 errors++;
 }
 }
+}
 else {
-const err92 = {instancePath:instancePath+"/netns/ino",schemaPath:"#/$defs/ObjectRef/properties/ino/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err92 = {instancePath:instancePath+"/hooks",schemaPath:"#/properties/hooks/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err92];
 }
@@ -16134,9 +16128,13 @@ vErrors.push(err92);
 errors++;
 }
 }
-}
-else {
-const err93 = {instancePath:instancePath+"/netns",schemaPath:"#/$defs/ObjectRef/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data.netns !== undefined){
+let data49 = data.netns;
+const _errs116 = errors;
+let valid38 = false;
+const _errs117 = errors;
+if(data49 !== null){
+const err93 = {instancePath:instancePath+"/netns",schemaPath:"#/properties/netns/anyOf/0/type",keyword:"type",params:{type: "null"},message:"must be null"};
 if(vErrors === null){
 vErrors = [err93];
 }
@@ -16145,10 +16143,12 @@ vErrors.push(err93);
 }
 errors++;
 }
-var _valid2 = _errs112 === errors;
-valid37 = valid37 || _valid2;
-if(!valid37){
-const err94 = {instancePath:instancePath+"/netns",schemaPath:"#/properties/netns/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+var _valid2 = _errs117 === errors;
+valid38 = valid38 || _valid2;
+const _errs119 = errors;
+if(data49 && typeof data49 == "object" && !Array.isArray(data49)){
+if(data49.path === undefined){
+const err94 = {instancePath:instancePath+"/netns",schemaPath:"#/$defs/ObjectRef/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
 if(vErrors === null){
 vErrors = [err94];
 }
@@ -16157,11 +16157,128 @@ vErrors.push(err94);
 }
 errors++;
 }
+if(data49.dev === undefined){
+const err95 = {instancePath:instancePath+"/netns",schemaPath:"#/$defs/ObjectRef/required",keyword:"required",params:{missingProperty: "dev"},message:"must have required property '"+"dev"+"'"};
+if(vErrors === null){
+vErrors = [err95];
+}
 else {
-errors = _errs109;
+vErrors.push(err95);
+}
+errors++;
+}
+if(data49.ino === undefined){
+const err96 = {instancePath:instancePath+"/netns",schemaPath:"#/$defs/ObjectRef/required",keyword:"required",params:{missingProperty: "ino"},message:"must have required property '"+"ino"+"'"};
+if(vErrors === null){
+vErrors = [err96];
+}
+else {
+vErrors.push(err96);
+}
+errors++;
+}
+for(const key8 in data49){
+if(!(((key8 === "path") || (key8 === "dev")) || (key8 === "ino"))){
+const err97 = {instancePath:instancePath+"/netns",schemaPath:"#/$defs/ObjectRef/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key8},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err97];
+}
+else {
+vErrors.push(err97);
+}
+errors++;
+}
+}
+if(data49.path !== undefined){
+if(typeof data49.path !== "string"){
+const err98 = {instancePath:instancePath+"/netns/path",schemaPath:"#/$defs/ObjectRef/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err98];
+}
+else {
+vErrors.push(err98);
+}
+errors++;
+}
+}
+if(data49.dev !== undefined){
+let data51 = data49.dev;
+if(typeof data51 === "string"){
+if(!pattern55.test(data51)){
+const err99 = {instancePath:instancePath+"/netns/dev",schemaPath:"#/$defs/ObjectRef/properties/dev/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
+if(vErrors === null){
+vErrors = [err99];
+}
+else {
+vErrors.push(err99);
+}
+errors++;
+}
+}
+else {
+const err100 = {instancePath:instancePath+"/netns/dev",schemaPath:"#/$defs/ObjectRef/properties/dev/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err100];
+}
+else {
+vErrors.push(err100);
+}
+errors++;
+}
+}
+if(data49.ino !== undefined){
+let data52 = data49.ino;
+if(typeof data52 === "string"){
+if(!pattern55.test(data52)){
+const err101 = {instancePath:instancePath+"/netns/ino",schemaPath:"#/$defs/ObjectRef/properties/ino/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
+if(vErrors === null){
+vErrors = [err101];
+}
+else {
+vErrors.push(err101);
+}
+errors++;
+}
+}
+else {
+const err102 = {instancePath:instancePath+"/netns/ino",schemaPath:"#/$defs/ObjectRef/properties/ino/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err102];
+}
+else {
+vErrors.push(err102);
+}
+errors++;
+}
+}
+}
+else {
+const err103 = {instancePath:instancePath+"/netns",schemaPath:"#/$defs/ObjectRef/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err103];
+}
+else {
+vErrors.push(err103);
+}
+errors++;
+}
+var _valid2 = _errs119 === errors;
+valid38 = valid38 || _valid2;
+if(!valid38){
+const err104 = {instancePath:instancePath+"/netns",schemaPath:"#/properties/netns/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+if(vErrors === null){
+vErrors = [err104];
+}
+else {
+vErrors.push(err104);
+}
+errors++;
+}
+else {
+errors = _errs116;
 if(vErrors !== null){
-if(_errs109){
-vErrors.length = _errs109;
+if(_errs116){
+vErrors.length = _errs116;
 }
 else {
 vErrors = null;
@@ -16171,12 +16288,12 @@ vErrors = null;
 }
 }
 else {
-const err95 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err105 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
-vErrors = [err95];
+vErrors = [err105];
 }
 else {
-vErrors.push(err95);
+vErrors.push(err105);
 }
 errors++;
 }

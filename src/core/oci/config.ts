@@ -66,6 +66,8 @@ export interface OciExtras {
   netnsPath: string | null;
   oomScoreAdj: number | null;
   umask: number | null;
+  /** process.user's uid and gid when either is not 0: the one id mapped inside instead of 0. */
+  user?: { uid: number; gid: number };
   annotations: Record<string, string>;
   hooks: Partial<Record<HookName, OciHook[]>>;
   /** A narrowing boundary's filesystem grants (container paths; core/oci/narrow.ts), or none. */
@@ -267,25 +269,31 @@ export function translateOciConfig(config: unknown): OciTranslation {
     consoleSize = { height: r.int(cs.height, 'process.consoleSize.height', 0, 65535) ?? 0, width: r.int(cs.width, 'process.consoleSize.width', 0, 65535) ?? 0 };
   }
 
-  // user: the workload is root of its user namespace, which maps to bvisor's unprivileged host
-  // identity; another uid inside would need a second mapped id.
+  // user: the one id the container's user namespace maps. Its root (uid 0, gid 0) by default;
+  // another uid or gid is mapped instead of 0 (to the same unprivileged host id), and then no
+  // other id exists inside: the container has no root to become (see docs/oci.md).
   let umask: number | null = null;
+  let inside: { uid: number; gid: number } | null = null;
   const user = r.obj(p.user, 'process.user');
   if (!user) r.refuse('process.user', 'is required (uid, gid)', 'give process.user: { uid: 0, gid: 0 }', 'BV_OCI_INVALID');
   else {
     r.keys(user, 'process.user', ['uid', 'gid', 'umask', 'additionalGids', 'username']);
+    // 4294967295 is (uid_t)-1, "no change" to setresuid(2): never an id.
     const uid = r.int(user.uid, 'process.user.uid', 0, 0xfffffffe);
     const gid = r.int(user.gid, 'process.user.gid', 0, 0xfffffffe);
-    if (uid !== null && uid !== 0) r.refuse('process.user.uid', `uid ${uid} inside the container: bvisor maps exactly one id (the container's root) to an unprivileged host id`, 'run the container as uid 0 (it is not host root under bvisor), or use another runtime for multi-id images');
-    if (gid !== null && gid !== 0) r.refuse('process.user.gid', `gid ${gid} inside the container: bvisor maps exactly one group (0)`, 'run the container with gid 0');
     const extra = Array.isArray(user.additionalGids) ? user.additionalGids : [];
     extra.forEach((g, i) => {
-      // 0 is the one group that exists; others cannot be mapped, and dropping them would be a lie.
-      if (g !== 0) r.refuse(`process.user.additionalGids[${i}]`, `group ${JSON.stringify(g)} cannot be mapped (bvisor maps only group 0 inside)`, 'drop the supplementary groups (podman: --group-add none is the default for root)');
+      // The primary group is the one that exists; others cannot be mapped, and dropping them
+      // would be a lie.
+      if (g !== gid) r.refuse(`process.user.additionalGids[${i}]`, `group ${JSON.stringify(g)} cannot be mapped (bvisor maps only the process's own group, ${String(gid)}, inside)`, 'drop the supplementary groups (podman: --group-add none is the default for root)');
     });
     if (user.umask !== undefined) umask = r.int(user.umask, 'process.user.umask', 0, 0o777);
     if (user.username !== undefined) r.refuse('process.user.username', 'is a Windows field', 'use uid and gid');
     if (uid === 0 && gid === 0) r.accept('process.user', 'uid 0, gid 0', 'linux:userns(0→unprivileged host id)', 'the container\'s root is an unprivileged id on the host');
+    else if (uid !== null && gid !== null) {
+      inside = { uid, gid };
+      r.accept('process.user', `uid ${uid}, gid ${gid}`, `linux:userns(${uid}:${gid}→unprivileged host id)+setresuid`, `uid ${uid} and gid ${gid} are the only ids inside, mapped to bvisor's unprivileged host id instead of 0; files owned by any other id show as the overflow id (65534, nobody)${uid !== 0 ? ', and the container has no root to become' : ''}`);
+    }
   }
 
   // capabilities: one set in bvisor (bounding = permitted = effective); ambient and inheritable
@@ -309,7 +317,9 @@ export function translateOciConfig(config: unknown): OciTranslation {
       // to become): root holds its permitted and effective set across exec without ambient
       // (capabilities(7), "Capabilities and execution of programs by root"), so an ambient list
       // within that set asks nothing more; `runc spec` writes one. Beyond it, refused.
-      if (k === 'ambient' && sets[k]!.length) {
+      if (k === 'ambient' && sets[k]!.length && inside && inside.uid !== 0) {
+        r.refuse('process.capabilities.ambient', `${sets[k]!.join(', ')} for uid ${inside.uid}: ambient capabilities are the only ones a uid other than 0 keeps across exec, and bvisor does not raise them`, 'drop ambient (podman and containerd leave it empty by default), or run the container as uid 0');
+      } else if (k === 'ambient' && sets[k]!.length) {
         const held = new Set(sets.effective!.filter((n) => keep.has(n)));
         const beyond = sets[k]!.filter((n) => !held.has(n));
         if (beyond.length === 0) r.accept('process.capabilities.ambient', sets[k]!.join(', '), 'linux:capset(uid 0 keeps its set across exec)', 'uid 0 holds these across exec without ambient; bvisor raises none');
@@ -321,6 +331,13 @@ export function translateOciConfig(config: unknown): OciTranslation {
     for (const n of keep) if (eff.has(n)) capabilities.push(n);
     for (const n of keep) if (!eff.has(n)) r.refuse('process.capabilities.permitted', `${n} is permitted but not effective: bvisor keeps one set`, 'list it in effective too, or drop it');
     capabilities.sort();
+    // A uid other than 0 loses its permitted and effective sets at exec unless they are ambient
+    // (capabilities(7), "Transformation of capabilities during execve()"): it holds none, and
+    // bvisor drops the bounding set too rather than leave what it could never use.
+    if (inside && inside.uid !== 0 && capabilities.length) {
+      r.accept('process.capabilities', capabilities.join(', '), 'linux:capset(none)', `uid ${inside.uid} is not 0: exec clears its permitted and effective capabilities (capabilities(7)), so it holds none of these; bvisor keeps none`);
+      capabilities.length = 0;
+    }
   }
 
   if (p.noNewPrivileges === false || p.noNewPrivileges === undefined) {
@@ -598,7 +615,7 @@ export function translateOciConfig(config: unknown): OciTranslation {
     const bad = options.filter((opt) => !allowed.has(opt));
     if (bad.length) return r.refuse(`${at}.options`, `options ${bad.join(', ')} are not applied by bvisor`, 'use the defaults podman and containerd send');
     fsMounts.push({ path: at, destination: dest, type: type === 'cgroup' ? 'cgroup2' : (type as OciFsMount['type']), options });
-    r.accept(at, `${type} at ${dest}`, `linux:mount(${type === 'cgroup' ? 'cgroup2, read-only, in the container\'s cgroup namespace' : type}${type === 'devpts' ? ', newinstance' : ''}${type === 'sysfs' || type === 'cgroup' ? ', read-only' : ''})`, type === 'devpts' && options.includes('gid=5') ? 'gid=5 dropped: only group 0 exists inside (pty slaves belong to the container\'s root group)' : null);
+    r.accept(at, `${type} at ${dest}`, `linux:mount(${type === 'cgroup' ? 'cgroup2, read-only, in the container\'s cgroup namespace' : type}${type === 'devpts' ? ', newinstance' : ''}${type === 'sysfs' || type === 'cgroup' ? ', read-only' : ''})`, type === 'devpts' && options.includes('gid=5') ? 'gid=5 dropped: only the process\'s own group exists inside (pty slaves belong to it)' : null);
   });
 
   // Containers fork; bvisor bounds their descendants always. Without linux.resources.pids the
@@ -626,7 +643,7 @@ export function translateOciConfig(config: unknown): OciTranslation {
     capabilities,
     defaultGuarantee: 'enforced',
     explicitDefaultGuarantee: false,
-    oci: { netnsPath, ociVersion, hostname, argv0, searchPath, terminal, consoleSize, fsMounts, maskedPaths, readonlyPaths, rlimits, seccomp, cgroupsPath, oomScoreAdj, umask, annotations, hooks, verdicts: r.verdicts, refusals: r.refusals },
+    oci: { netnsPath, ociVersion, hostname, argv0, searchPath, terminal, consoleSize, fsMounts, maskedPaths, readonlyPaths, rlimits, seccomp, cgroupsPath, oomScoreAdj, umask, ...(inside ? { user: inside } : {}), annotations, hooks, verdicts: r.verdicts, refusals: r.refusals },
   };
   // crun's wasm handlers (an annotation, args[0] a module): a wasm workload (core/oci/wasm.ts).
   const handler = wasmHandlerOf(config);

@@ -244,6 +244,12 @@ export function wasmFromOci(config: unknown, linux: NormalManifest & { oci: OciE
     capabilities: [],
     limits,
     // No network namespace is joined for a guest without sockets (the runner's plan has none).
-    oci: { ...o, netnsPath: null, terminal: false, fsMounts: [], maskedPaths: [], readonlyPaths: [], rlimits: [], seccomp: null, oomScoreAdj: null, umask: null, verdicts, refusals },
+    // (process.user is moot: the guest has no ids, and the runner runs as bvisor's host id.)
+    oci: { ...withoutUser(o), netnsPath: null, terminal: false, fsMounts: [], maskedPaths: [], readonlyPaths: [], rlimits: [], seccomp: null, oomScoreAdj: null, umask: null, verdicts, refusals },
   };
+}
+
+function withoutUser(o: OciExtras): OciExtras {
+  const { user: _moot, ...rest } = o;
+  return rest;
 }

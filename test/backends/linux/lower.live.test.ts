@@ -106,5 +106,28 @@ describe('launch body layout', () => {
     ndv.setInt32(HEADER_OFFSETS.net_fd, 0, true);
     ndv.setBigUint64(HEADER_OFFSETS.clone_flags, 0x40000000n, true); // CLONE_NEWNET
     expect(shim().bv_spawn(net, net.length, out)).toBe(-74);
+    // The ids to become: (uid_t)-1 is setresuid's "unchanged", never an id; ids without SETIDS
+    // mean nothing.
+    for (const field of ['inside_uid', 'inside_gid'] as const) {
+      const b = body.slice();
+      new DataView(b.buffer).setUint32(HEADER_OFFSETS[field], 0xffffffff, true);
+      expect(shim().bv_spawn(b, b.length, out), field).toBe(-74);
+    }
+    const unset = body.slice();
+    const udv = new DataView(unset.buffer);
+    udv.setUint32(HEADER_OFFSETS.flags, udv.getUint32(HEADER_OFFSETS.flags, true) & ~FLAGS.SETIDS, true);
+    udv.setUint32(HEADER_OFFSETS.inside_uid, 1000, true);
+    expect(shim().bv_spawn(unset, unset.length, out)).toBe(-74);
+  });
+
+  it('encodes the ids the child becomes: 0:0, or an OCI process.user', () => {
+    const runtime = { exeFd: -1, cgroupFd: -1, syncFd: -1, syncPeerFd: -1, failFd: -1, landlockFd: -1, stdio: [0, 1, 2] as [number, number, number], declared: [] };
+    const ids = (l: typeof launch): number[] => {
+      const dv = new DataView(lower({ launch: l, argv0: 'x', env: [], runtime, hostname: null, ready: false, dieWithParent: false, bpf: null }).buffer);
+      return [dv.getUint32(HEADER_OFFSETS.flags, true) & FLAGS.SETIDS, dv.getUint32(HEADER_OFFSETS.inside_uid, true), dv.getUint32(HEADER_OFFSETS.inside_gid, true)];
+    };
+    expect(ids(launch)).toEqual([FLAGS.SETIDS, 0, 0]);
+    const oci = { hostname: null, seccomp: null, cgroupLeaf: null, oomScoreAdj: null, umask: null, terminal: false, engine: true, netns: null, hooks: {}, rootRules: null };
+    expect(ids({ ...launch, oci: { ...oci, user: { uid: 1000, gid: 100 } } } as typeof launch)).toEqual([FLAGS.SETIDS, 1000, 100]);
   });
 });

@@ -235,6 +235,7 @@ describe('OCI config translation', () => {
   it('refuses, by JSON path and with a hint, every field it cannot honour', () => {
     const c = podman();
     c.process.user.uid = 1000;
+    c.process.user.additionalGids = [0, 10];
     c.process.capabilities.ambient = ['CAP_SYS_ADMIN'];
     c.process.apparmorProfile = 'containers-default';
     c.linux.namespaces[3] = { type: 'uts', path: '/proc/1/ns/uts' };
@@ -250,7 +251,7 @@ describe('OCI config translation', () => {
     const paths = manifest.oci.refusals.map((r) => r.clause);
     expect(paths).toEqual(
       expect.arrayContaining([
-        'process.user.uid',
+        'process.user.additionalGids[1]',
         'process.capabilities.ambient',
         'process.apparmorProfile',
         'linux.namespaces[3].path',

@@ -1,0 +1,131 @@
+// An OCI config whose process.user is not 0:0 (docs/oci.md, "process.user"), as an image's
+// `USER 1000` reaches the runtime: the one id the container's user namespace maps is that user,
+// not 0. Oracles: what busybox's id, touch and cat say inside; /proc/<init>/status and uid_map
+// read from the host; the owners on disk. Expected values from the runtime-spec (config.md,
+// user) and capabilities(7): a uid other than 0 holds no capability after exec.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, chownSync, closeSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { BIN, cli, cliEnv } from '../helpers/cli.js';
+import { newRoot } from '../helpers/roots.js';
+import { skipOrFail } from '../helpers/require.js';
+import { until } from '../helpers/wait.js';
+import { defaultTestParent } from '../helpers/cgroups.js';
+
+const BUSYBOX = '/bin/busybox';
+const root0 = process.geteuid?.() === 0;
+let work = '';
+
+beforeAll(() => {
+  work = mkdtempSync(join(tmpdir(), 'bvisor-oci-user-'));
+  chmodSync(work, 0o755);
+});
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+/** containerd's default config running `args` in busybox as 1000:1000, with a home that is the
+ * user's alone (0700) and a file that is root's alone (0600). */
+function userBundle(args: string[], edit: (c: Record<string, any>) => void = () => {}): string {
+  const dir = join(work, `b${Math.random().toString(36).slice(2, 8)}`);
+  const r = join(dir, 'rootfs');
+  for (const d of ['bin', 'etc', 'proc', 'dev', 'sys', 'tmp', 'run', 'home/u']) mkdirSync(join(r, d), { recursive: true });
+  copyFileSync(BUSYBOX, join(r, 'bin', 'busybox'));
+  chmodSync(join(r, 'bin', 'busybox'), 0o755);
+  for (const a of ['sh', 'id', 'cat', 'touch', 'sleep']) symlinkSync('busybox', join(r, 'bin', a));
+  writeFileSync(join(r, 'home', 'u', 'secret'), 'users-own\n');
+  chmodSync(join(r, 'home', 'u', 'secret'), 0o600);
+  chownSync(join(r, 'home', 'u', 'secret'), 1000, 1000);
+  chmodSync(join(r, 'home', 'u'), 0o700);
+  chownSync(join(r, 'home', 'u'), 1000, 1000);
+  writeFileSync(join(r, 'etc', 'rootonly'), 'roots-own\n');
+  chmodSync(join(r, 'etc', 'rootonly'), 0o600);
+  const c = JSON.parse(readFileSync(join(__dirname, '..', 'fixtures', 'oci', 'containerd-config.json'), 'utf8'));
+  c.process.args = args;
+  c.process.user = { uid: 1000, gid: 1000 };
+  c.root.readonly = false;
+  const parent = defaultTestParent();
+  c.linux.cgroupsPath = parent === null ? `bvisor-oci/${Math.random().toString(36).slice(2, 8)}` : `${parent}/oci-${Math.random().toString(36).slice(2, 8)}`;
+  edit(c);
+  writeFileSync(join(dir, 'config.json'), JSON.stringify(c, null, 2));
+  return dir;
+}
+
+/** Root (bvisor maps another id only as root) and busybox, or a loud skip (a failure in CI). */
+function can(): boolean {
+  if (!root0) {
+    skipOrFail('root', 'bvisor maps an id other than 0 only as root (the rootfs is idmapped)');
+    return false;
+  }
+  if (!existsSync(BUSYBOX)) {
+    skipOrFail('busybox', `${BUSYBOX} is missing (Debian busybox-static)`);
+    return false;
+  }
+  return true;
+}
+
+const statusField = (pid: number, name: string): string => new RegExp(`^${name}:\\s+(.*)$`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]!.trim();
+
+describe('OCI process.user other than 0:0 (e2e, as root)', () => {
+  it('runs as that user: its own 0700 files are its own, root\'s are not, and what it makes lands on disk as that user', () => {
+    if (!can()) return;
+    const root = newRoot();
+    const b = userBundle(['sh', '-c', 'echo "ids $(id -u):$(id -g)"; cat /home/u/secret; touch /home/u/made && echo made; cat /etc/rootonly 2>/dev/null || echo "root-file refused"; touch /etc/new 2>/dev/null || echo "etc refused"']);
+    const r = cli(['--root', root, 'run', '--bundle', b, 'user-run']);
+    expect(r.stderr).toBe('');
+    expect(r.stdout.split('\n')).toEqual(['ids 1000:1000', 'users-own', 'made', 'root-file refused', 'etc refused', '']);
+    expect(r.status).toBe(0);
+    // The disk: made as the container's user is on-disk 1000:1000 (the idmapped rootfs), and
+    // nothing was made in root's /etc.
+    const made = statSync(join(b, 'rootfs', 'home', 'u', 'made'));
+    expect([made.uid, made.gid]).toEqual([1000, 1000]);
+    expect(existsSync(join(b, 'rootfs', 'etc', 'new'))).toBe(false);
+  });
+
+  it('a read-only rootfs is idmapped too: the user reads its own 0700 file and writes nothing', () => {
+    if (!can()) return;
+    const root = newRoot();
+    const b = userBundle(['sh', '-c', 'cat /home/u/secret; touch /home/u/x 2>/dev/null || echo "read-only"'], (c) => (c.root.readonly = true));
+    const r = cli(['--root', root, 'run', '--bundle', b, 'user-ro']);
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toBe('users-own\nread-only\n');
+    expect(existsSync(join(b, 'rootfs', 'home', 'u', 'x'))).toBe(false);
+  });
+
+  it('the init is an unprivileged host id mapped as 1000 alone, with no capability; exec joins as 1000 and no other', async () => {
+    if (!can()) return;
+    const root = newRoot();
+    const b = userBundle(['sleep', '60']);
+    const out = join(work, `create-${Math.random().toString(36).slice(2, 8)}.log`);
+    const fd = openSync(out, 'w');
+    try {
+      const c = spawnSync(process.execPath, [BIN, '--root', root, 'create', '--bundle', b, 'user-c'], { stdio: ['ignore', fd, fd], env: cliEnv(), timeout: 60_000 });
+      expect(c.status, readFileSync(out, 'utf8')).toBe(0);
+    } finally {
+      closeSync(fd);
+    }
+    try {
+      expect(cli(['--root', root, 'start', 'user-c']).status).toBe(0);
+      const pid = cli(['--root', root, 'state', 'user-c']).json().pid as number;
+      await until('the init to run as the user', () => readFileSync(`/proc/${pid}/cmdline`, 'utf8').startsWith('sleep'), 20_000);
+      // /proc from the host shows host ids: one unprivileged id, the same in all four fields.
+      const [ruid, euid, suid, fsuid] = statusField(pid, 'Uid').split(/\s+/).map(Number);
+      expect([euid, suid, fsuid]).toEqual([ruid, ruid, ruid]);
+      expect(ruid).not.toBe(0);
+      const gids = statusField(pid, 'Gid').split(/\s+/).map(Number);
+      expect(new Set(gids).size).toBe(1);
+      expect(gids[0]).not.toBe(0);
+      // user_namespaces(7): "ID-inside-ns ID-outside-ns length", 1000 alone mapped to that id.
+      expect(readFileSync(`/proc/${pid}/uid_map`, 'utf8').trim().split(/\s+/).map(Number)).toEqual([1000, ruid, 1]);
+      expect(readFileSync(`/proc/${pid}/gid_map`, 'utf8').trim().split(/\s+/).map(Number)).toEqual([1000, gids[0], 1]);
+      for (const set of ['CapInh', 'CapPrm', 'CapEff', 'CapBnd', 'CapAmb']) expect(statusField(pid, set), set).toBe('0000000000000000');
+      const e = cli(['--root', root, 'exec', 'user-c', 'id', '-u']);
+      expect([e.status, e.stdout]).toEqual([0, '1000\n']);
+      const as0 = cli(['--root', root, 'exec', '--user', '0', 'user-c', 'id', '-u']);
+      expect(as0.status).toBe(125);
+      expect(as0.stderr).toContain("bvisor maps exactly one id (the container's user, 1000)");
+    } finally {
+      cli(['--root', root, 'delete', '--force', 'user-c']);
+    }
+  });
+});
