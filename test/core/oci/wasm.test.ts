@@ -107,6 +107,17 @@ describe('OCI wasm handler (crun\'s annotations)', () => {
     expect(p.launch!.filesystem.map((f) => [f.target, f.access])).toEqual([['/', 'read']]);
   });
 
+  it('process.user other than 0:0 is moot too: the guest has no ids, and the launch maps none of them', () => {
+    const c = wasmConfig((x) => (x.process.user = { uid: 1000, gid: 1000 }));
+    const { manifest: m } = translateOciConfig(c);
+    expect(m.oci.refusals).toEqual([]);
+    expect(m.oci).not.toHaveProperty('user');
+    expect(m.oci.verdicts.find((v) => v.clause === 'process.user')).toMatchObject({ requested: 'uid 1000, gid 1000', mechanism: 'wasm:moot' });
+    const p = planOf(c);
+    expect(p.admitted).toBe(true);
+    expect(p.launch!.oci).not.toHaveProperty('user');
+  });
+
   it('an engine\'s network namespace is not joined: the guest has no sockets (moot, with a verdict)', () => {
     const c = wasmConfig((x) => (x.linux.namespaces = x.linux.namespaces.map((n: any) => (n.type === 'network' ? { type: 'network', path: '/run/netns/cni-1' } : n))));
     const { manifest: m } = translateOciConfig(c);
