@@ -451,7 +451,7 @@ export function translateOciConfig(config: unknown): OciTranslation {
   if (nsTypes.has('user')) {
     // The config's own maps would place ids bvisor does not own; bvisor maps 0 to its identity.
     const maps = [...r.arr(l.uidMappings, 'linux.uidMappings'), ...r.arr(l.gidMappings, 'linux.gidMappings')];
-    if (maps.length) r.accept('linux.uidMappings', 'the config\'s id maps', 'linux:userns(0→bvisor identity)', 'bvisor maps container root to its own unprivileged host id instead of the config\'s ranges (narrower: one id)');
+    if (maps.length) r.accept('linux.uidMappings', 'the config\'s id maps', `linux:userns(${inside ? `${inside.uid}:${inside.gid}` : '0'}→bvisor identity)`, `bvisor maps the container's one id (${inside ? 'process.user' : 'its root'}) to its own unprivileged host id instead of the config's ranges (narrower: one id)`);
   } else if (l.uidMappings !== undefined || l.gidMappings !== undefined) r.refuse('linux.uidMappings', 'id mappings without a user namespace', 'add a user namespace or drop the mappings', 'BV_OCI_INVALID');
   if (l.timeOffsets !== undefined) r.refuse('linux.timeOffsets', 'time namespaces are not made by bvisor', 'remove timeOffsets');
 
