@@ -84,6 +84,15 @@ describe('--console-socket (e2e)', () => {
     expect(r.tty).toBe('/dev/pts/0\r\n33 101\r\n');
   });
 
+  it('process.user 1000:1000: the init\'s pty is that user\'s, from the devpts it mounted as the one id inside', () => {
+    if (!existsSync(BUSYBOX)) return skipOrFail('busybox', `${BUSYBOX} is missing (Debian busybox-static)`);
+    const root = newRoot();
+    const b = ociBundle({ terminal: true, user: { uid: 1000, gid: 1000 }, args: ['sh', '-c', 'tty; stat -c %u:%g $(tty); id -u; exit 5'] });
+    const r = underMinicon(['create', '--root', root, '-b', b, '--console-socket', '@SOCK', '--pid-file', '@PID', 'tty5'], [process.execPath, BIN, 'start', '--root', root, 'tty5']);
+    expect(r.lines, r.stderr).toEqual(['received /dev/ptmx', 'winsize 0 0', 'exit 5']);
+    expect(r.tty).toBe('/dev/pts/0\r\n1000:1000\r\n1000\r\n');
+  });
+
   it('exec -d with a terminal (--tty, or a process JSON\'s terminal and consoleSize): a process joining the container gets its own pty from the same devpts', () => {
     if (!existsSync(BUSYBOX)) return skipOrFail('busybox', `${BUSYBOX} is missing`);
     const root = newRoot();
