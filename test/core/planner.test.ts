@@ -529,3 +529,34 @@ describe('planner verdicts per landlock ABI', () => {
     expect(run(manifestOf(HELLO), at(abi)).launch!.scope).toEqual([]);
   });
 });
+
+// Per-run ids (docs/security.md, "Per-run ids"): with a range of two ids or more, an id of the
+// range is some other launch's. A write grant owned by one is refused by plan and run alike,
+// whichever id this launch drew; world-writable, it needs no owner and is admitted.
+describe('write grants owned by an id of bvisor\'s range', () => {
+  const ranged = (count: number): HostFacts => {
+    const h = hybridHost();
+    h.mapping = { uid: 100_001, gid: 100_001, source: 'an id of the bvisor range', range: { uid: 100_000, gid: 100_000, count } };
+    return h;
+  };
+  const m = () => manifestOf(`workload:\n  process: { exe: /usr/bin/true }\nfilesystem:\n  - { path: /usr, access: read-exec }\n  - { path: /srv/shared, access: read-write }\n`);
+  const grantOwned = (uid: number, gid: number, mode = 0o755): PlanPaths => ({ ...pathsFor(m()), grants: [dirFact('/usr'), { ...dirFact('/srv/shared'), uid, gid, mode }] });
+
+  it('owned by another id of the range (uid or gid alone): refused, naming the owner and the range', () => {
+    for (const [uid, gid] of [[100_007, 100_007], [100_007, 1000], [1000, 100_007]] as const) {
+      const p = checkedPlan(plan({ manifest: m(), host: ranged(64), paths: grantOwned(uid, gid), cgroupParent: null }, sha256Hex));
+      expect(p.refusals, `${uid}:${gid}`).toEqual([expect.objectContaining({ code: 'BV_PLAN_WRITE_OWNER', clause: 'filesystem[1]', reason: expect.stringContaining(`owned by ${uid}:${gid}, an id of bvisor's range (100000–100063)`) })]);
+    }
+  });
+
+  it('owned by this launch\'s own id too: it is still another launch\'s to have drawn', () => {
+    const p = checkedPlan(plan({ manifest: m(), host: ranged(64), paths: grantOwned(100_001, 100_001), cgroupParent: null }, sha256Hex));
+    expect(p.refusals.map((r) => r.code)).toEqual(['BV_PLAN_WRITE_OWNER']);
+  });
+
+  it('world-writable, or owned by a regular user outside the range, or a range of one id (shared): admitted', () => {
+    expect(checkedPlan(plan({ manifest: m(), host: ranged(64), paths: grantOwned(100_007, 100_007, 0o1777), cgroupParent: null }, sha256Hex)).refusals).toEqual([]);
+    expect(checkedPlan(plan({ manifest: m(), host: ranged(64), paths: grantOwned(1000, 1000), cgroupParent: null }, sha256Hex)).refusals).toEqual([]);
+    expect(checkedPlan(plan({ manifest: m(), host: ranged(1), paths: grantOwned(100_007, 100_007), cgroupParent: null }, sha256Hex)).refusals).toEqual([]);
+  });
+});
