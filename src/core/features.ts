@@ -6,7 +6,7 @@ import type { HostFacts, Guarantee } from '../contract/generated/types.js';
 import type { IssueCode } from '../contract/errors.js';
 import type { NormalManifest, NormalGrant, LimitName } from './manifest.js';
 import { rightsFor, FS_RIGHTS, KNOWN_ABI, type FsRight } from './landlock.js';
-import { MINIMAL_DEVICES, under } from './layout.js';
+import { MINIMAL_DEVICES, under, idmapOption } from './layout.js';
 
 const MINIMAL_DEVICE_PATHS: readonly string[] = MINIMAL_DEVICES.map((d) => `/dev/${d}`);
 /** The first uid/gid of regular users on Debian-family systems (login.defs UID_MIN/GID_MIN). */
@@ -437,7 +437,7 @@ function linuxGrant(ctx: FeatureCtx, g: NormalGrant): Candidate[] {
       }
     }
     // rbind: the mounts beneath the source come too (every grant but an OCI `bind`).
-    shape = `mount(${g.submounts === false ? 'bind' : 'rbind'},${writes ? 'rw' : 'ro'}${g.access.includes('exec') ? '' : ',noexec'}${idmap ? `,idmap=${idmap.uid}:${idmap.gid}→${ctx.host.mapping.uid}:${ctx.host.mapping.gid}` : ''}${setId.suffix})`;
+    shape = `mount(${g.submounts === false ? 'bind' : 'rbind'},${writes ? 'rw' : 'ro'}${g.access.includes('exec') ? '' : ',noexec'}${idmap ? `,${idmapOption(idmap, ctx.host.mapping, ctx.manifest.oci?.user !== undefined)}` : ''}${setId.suffix})`;
   }
   const ll = abi >= 1 ? `+landlock(abi=${Math.min(abi, KNOWN_ABI)},rights=${abbreviate(needed.filter((r) => !lacking.includes(r)))})` : '';
   const out: Candidate[] = [];
@@ -670,7 +670,7 @@ function wasmGrant(ctx: FeatureCtx, g: NormalGrant): Candidate[] {
     if (writes) {
       const w = writeShape(ctx, g, fact);
       if (!('idmap' in w)) return [w];
-      if (w.idmap) idmap = `,idmap=${w.idmap.uid}:${w.idmap.gid}→${ctx.host.mapping.uid}:${ctx.host.mapping.gid}`;
+      if (w.idmap) idmap = `,${idmapOption(w.idmap, ctx.host.mapping, ctx.manifest.oci?.user !== undefined)}`;
     }
     out.push(have(`wasm:preopen(openat2-beneath,${mode})+linux:mount(rbind,${mode}${idmap})${llSuffix(ctx.host.landlock.abi)}`, 'enforced'));
   } else out.push(missing(`wasm:preopen(openat2-beneath,${mode})+linux:mount`, 'enforced', 'BV_PLAN_USERNS_UNAVAILABLE', 'the runner needs a mount namespace to hold only the preopened directories', 'mark the grant guarantee: mediated to rely on the WASI host alone'));
@@ -765,7 +765,7 @@ export const FEATURES: Record<Backend, BackendFeatures> = {
         return [missing('linux:mount(pivot_root,idmap)', 'enforced', 'BV_OCI_UNSUPPORTED', `process.user ${user.uid}:${user.gid}: the rootfs ${r.path} cannot be idmapped (an overlay snapshot cannot), so the image's files owned by ${user.uid}:${user.gid} would not be the user's inside`, 'use a snapshotter or storage driver whose rootfs is a plain directory (containerd: --snapshotter native; podman: --storage-driver vfs), or run the container as uid 0')];
       }
       if (user && ctx.manifest.root?.readonly) {
-        const c = namespaced(ctx, `linux:mount(pivot_root,ro,idmap=${user.uid}:${user.gid}→${ctx.host.mapping.uid}:${ctx.host.mapping.gid})`, 'container mode');
+        const c = namespaced(ctx, `linux:mount(pivot_root,ro,${idmapOption(user, ctx.host.mapping, true)})`, 'container mode');
         return [c];
       }
       // A writable rootfs is written as the workload's id: the same rules as a write grant.
@@ -776,7 +776,7 @@ export const FEATURES: Record<Backend, BackendFeatures> = {
         if (!('idmap' in w)) return [w];
         const mapped = user ?? w.idmap;
         if (mapped && canNamespace(ctx.host)) {
-          idmap = `,idmap=${mapped.uid}:${mapped.gid}→${ctx.host.mapping.uid}:${ctx.host.mapping.gid}`;
+          idmap = `,${idmapOption(mapped, ctx.host.mapping, user !== undefined)}`;
           const kept = setIdReadonly(r, `the rootfs ${r.path}`, 'linux:mount(pivot_root,idmap)');
           if (!('files' in kept)) return [kept];
           setId = setIdNote(kept.files);

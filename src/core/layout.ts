@@ -57,14 +57,23 @@ export interface LayoutContext {
     fsMounts: ReadonlyArray<{ path: string; destination: string; type: 'devpts' | 'mqueue' | 'sysfs' | 'cgroup2' | 'tmpfs'; options: readonly string[] }>;
     maskedPaths: readonly string[];
     readonlyPaths: readonly string[];
+    /** process.user other than 0:0: idmapped mounts show every other id as on disk. */
+    user?: { uid: number; gid: number };
   };
 }
 
+/** An idmapped mount's option: its owner on disk shows as the workload's identity. In a launch
+ * that maps an OCI process.user (`othersAsOnDisk`), every other id shows as itself (see
+ * backends/linux/lower.ts idmapLines). */
+export function idmapOption(idmap: { uid: number; gid: number }, identity: { uid: number; gid: number }, othersAsOnDisk: boolean): string {
+  return `idmap=${idmap.uid}:${idmap.gid}→${identity.uid}:${identity.gid}${othersAsOnDisk ? '(others as on disk)' : ''}`;
+}
+
 /** Mount attributes a grant's bind gets: exactly its access, never set-id or device files. */
-export function bindOptions(r: Pick<FsRule, 'access' | 'idmap'>, identity: { uid: number; gid: number }): string[] {
+export function bindOptions(r: Pick<FsRule, 'access' | 'idmap'>, identity: { uid: number; gid: number }, othersAsOnDisk = false): string[] {
   const o = [r.access.includes('write') ? 'rw' : 'ro', 'nosuid', 'nodev'];
   if (!r.access.includes('exec')) o.push('noexec');
-  if (r.idmap) o.push(`idmap=${r.idmap.uid}:${r.idmap.gid}→${identity.uid}:${identity.gid}`);
+  if (r.idmap) o.push(idmapOption(r.idmap, identity, othersAsOnDisk));
   return o;
 }
 
@@ -84,11 +93,12 @@ export function layoutFor(launch: LayoutInputs, ctx: LayoutContext): LayoutEntry
   if (!launch.namespaces.includes('mount')) return [];
   const out: LayoutEntry[] = [];
   const container = launch.root !== null;
-  const rootIdmap = launch.root?.idmap ? [`idmap=${launch.root.idmap.uid}:${launch.root.idmap.gid}→${launch.identity.uid}:${launch.identity.gid}`] : [];
+  const othersAsOnDisk = ctx.oci?.user !== undefined;
+  const rootIdmap = launch.root?.idmap ? [idmapOption(launch.root.idmap, launch.identity, othersAsOnDisk)] : [];
   out.push(container ? { target: '/', kind: 'root', source: launch.root!.path, options: [launch.root!.readonly ? 'ro' : 'rw', 'nosuid', 'nodev', ...rootIdmap], clause: 'root' } : { target: '/', kind: 'root', source: 'tmpfs', options: ['ro', 'nosuid', 'nodev', 'mode=755'], clause: 'filesystem' });
 
   const binds: FsRule[] = launch.filesystem.filter((r) => !servedBySpecial(r));
-  for (const r of binds) out.push({ target: r.target, kind: 'bind', source: r.path, options: bindOptions(r, launch.identity), clause: r.clause });
+  for (const r of binds) out.push({ target: r.target, kind: 'bind', source: r.path, options: bindOptions(r, launch.identity, othersAsOnDisk), clause: r.clause });
   // A bind (or, in a container, the rootfs) that holds one of bvisor's own directories shows an
   // empty, read-only one instead.
   for (const res of ctx.reserved) {

@@ -337,7 +337,9 @@ describe('process.user other than 0:0', () => {
     expect(p.launch!.root!.idmap).toEqual({ uid: 1000, gid: 100 });
     expect(p.launch!.capabilities).toEqual([]);
     const { uid, gid } = hybridHost().mapping;
-    expect(p.launch!.layout.find((e) => e.target === '/')!.options).toContain(`idmap=1000:100→${uid}:${gid}`);
+    // Every other id shows as on disk on that mount (none left unmapped: the kernel would refuse
+    // writes to a root-owned 1777 /tmp through it).
+    expect(p.launch!.layout.find((e) => e.target === '/')!.options).toContain(`idmap=1000:100→${uid}:${gid}(others as on disk)`);
     expect(clause(p, 'process.user')).toMatchObject({ verdict: 'enforced', mechanism: 'linux:userns(1000:100→unprivileged host id)+setresuid' });
     // containerd's default config lists capabilities in effective: exec clears them for uid 1000.
     expect(clause(p, 'process.capabilities')).toMatchObject({ verdict: 'enforced', mechanism: 'linux:capset(none)', reason: expect.stringContaining('exec clears') });
@@ -347,7 +349,7 @@ describe('process.user other than 0:0', () => {
     const p = planOf(asUser(1000, 1000, (c) => (c.root.readonly = true)));
     expect(p.refusals).toEqual([]);
     expect(p.launch!.root).toMatchObject({ readonly: true, idmap: { uid: 1000, gid: 1000 } });
-    expect(clause(p, 'root')!.mechanism).toMatch(/^linux:mount\(pivot_root,ro,idmap=1000:1000→/);
+    expect(clause(p, 'root')!.mechanism).toMatch(/^linux:mount\(pivot_root,ro,idmap=1000:1000→\d+:\d+\(others as on disk\)\)/);
   });
 
   it('a rootfs that cannot be idmapped, or bvisor not root: refused before anything runs', () => {
@@ -363,6 +365,25 @@ describe('process.user other than 0:0', () => {
       c.process.capabilities.ambient = ['CAP_NET_BIND_SERVICE'];
     }));
     expect(p.refusals.map((r) => r.clause).sort()).toEqual(['process.capabilities.ambient', 'process.user.additionalGids[1]']);
+  });
+
+  // An attack on this change (helper-133): { uid: 1000 } alone ran the process as the container's
+  // root, with the config's capabilities, and no process.user verdict at all.
+  it('a uid or gid missing (or null) is refused by its path: it never falls back to root', () => {
+    for (const [user, missing] of [[{ uid: 1000 }, ['process.user.gid']], [{ gid: 1000 }, ['process.user.uid']], [{ uid: null, gid: 1000 }, ['process.user.uid']], [{}, ['process.user.gid', 'process.user.uid']]] as const) {
+      const c = containerd();
+      delete c.linux.seccomp;
+      c.process.user = user;
+      const p = planOf(c);
+      expect(p.admitted, JSON.stringify(user)).toBe(false);
+      expect(p.refusals.filter((r) => r.clause.startsWith('process.user')).map((r) => [r.clause, r.code]).sort()).toEqual(missing.map((m) => [m, 'BV_OCI_INVALID']));
+    }
+  });
+
+  it('its own group among additionalGids: accepted, with a verdict saying no supplementary group is set', () => {
+    const p = planOf(asUser(1000, 1000, (c) => (c.process.user.additionalGids = [1000])));
+    expect(p.refusals).toEqual([]);
+    expect(clause(p, 'process.user.additionalGids')).toMatchObject({ verdict: 'enforced', mechanism: 'linux:setgroups(0)', reason: expect.stringContaining('no supplementary group is set') });
   });
 
   it('uid 0 and gid 0: the launch names no user, so plans of containers made before are unchanged', () => {

@@ -38,6 +38,11 @@ function userBundle(args: string[], edit: (c: Record<string, any>) => void = () 
   chownSync(join(r, 'home', 'u', 'secret'), 1000, 1000);
   chmodSync(join(r, 'home', 'u'), 0o700);
   chownSync(join(r, 'home', 'u'), 1000, 1000);
+  // An image's /tmp: root's, 1777. And a file of another user of the image, 0666.
+  chmodSync(join(r, 'tmp'), 0o1777);
+  writeFileSync(join(r, 'etc', 'shared'), '');
+  chmodSync(join(r, 'etc', 'shared'), 0o666);
+  chownSync(join(r, 'etc', 'shared'), 1500, 1500);
   writeFileSync(join(r, 'etc', 'rootonly'), 'roots-own\n');
   chmodSync(join(r, 'etc', 'rootonly'), 0o600);
   const c = JSON.parse(readFileSync(join(__dirname, '..', 'fixtures', 'oci', 'containerd-config.json'), 'utf8'));
@@ -70,16 +75,22 @@ describe('OCI process.user other than 0:0 (e2e, as root)', () => {
   it('runs as that user: its own 0700 files are its own, root\'s are not, and what it makes lands on disk as that user', () => {
     if (!can()) return;
     const root = newRoot();
-    const b = userBundle(['sh', '-c', 'echo "ids $(id -u):$(id -g)"; cat /home/u/secret; touch /home/u/made && echo made; cat /etc/rootonly 2>/dev/null || echo "root-file refused"; touch /etc/new 2>/dev/null || echo "etc refused"']);
+    const b = userBundle(['sh', '-c', 'echo "ids $(id -u):$(id -g)"; cat /home/u/secret; touch /home/u/made && echo made; cat /etc/rootonly 2>/dev/null || echo "root-file refused"; touch /etc/new 2>/dev/null || echo "etc refused"; touch /tmp/t && echo "tmp written"; echo x >> /etc/shared && echo "0666 written"']);
     const r = cli(['--root', root, 'run', '--bundle', b, 'user-run']);
     expect(r.stderr).toBe('');
-    expect(r.stdout.split('\n')).toEqual(['ids 1000:1000', 'users-own', 'made', 'root-file refused', 'etc refused', '']);
+    // Root's 1777 /tmp and another user's 0666 file are the mode's to decide, as under runc
+    // (the idmapped rootfs leaves no owner unmapped, which the kernel would refuse every write to).
+    expect(r.stdout.split('\n')).toEqual(['ids 1000:1000', 'users-own', 'made', 'root-file refused', 'etc refused', 'tmp written', '0666 written', '']);
     expect(r.status).toBe(0);
     // The disk: made as the container's user is on-disk 1000:1000 (the idmapped rootfs), and
     // nothing was made in root's /etc.
     const made = statSync(join(b, 'rootfs', 'home', 'u', 'made'));
     expect([made.uid, made.gid]).toEqual([1000, 1000]);
     expect(existsSync(join(b, 'rootfs', 'etc', 'new'))).toBe(false);
+    const t = statSync(join(b, 'rootfs', 'tmp', 't'));
+    expect([t.uid, t.gid]).toEqual([1000, 1000]);
+    const shared = statSync(join(b, 'rootfs', 'etc', 'shared'));
+    expect([shared.uid, shared.gid, readFileSync(join(b, 'rootfs', 'etc', 'shared'), 'utf8')]).toEqual([1500, 1500, 'x\n']);
   });
 
   it('a read-only rootfs is idmapped too: the user reads its own 0700 file and writes nothing', () => {

@@ -15,7 +15,7 @@ import { createHash } from 'node:crypto';
 import type { DenialSource, Evidence, HostFacts, LaunchInputs, Plan, ReportBody } from '../../contract/generated/types.js';
 import { BvisorError } from '../../contract/errors.js';
 import { shim, O } from './ffi/shim.js';
-import { lower, LowerError, decodeRecord, mountPlan, attrsOf, MOUNT_OP, AUX, type MountStep, type ChildRecord, insideIds, STAGES, STAGE_READY, STAGE_CONSOLE, STAGE_CGROUP, RECORD_SIZE, type DeclaredFd } from './lower.js';
+import { lower, LowerError, decodeRecord, mountPlan, attrsOf, MOUNT_OP, AUX, type MountStep, type ChildRecord, insideIds, idmapLines, STAGES, STAGE_READY, STAGE_CONSOLE, STAGE_CGROUP, RECORD_SIZE, type DeclaredFd } from './lower.js';
 import { openPlanned, identityOf, S_IFCHR, S_IFDIR, S_IFMT } from './host/objects.js';
 import { rootfsRules, prepareMountPoints, prepareCwd } from './host/rootfs.js';
 import { maskOf, handledFs, type FsRight } from '../../core/landlock.js';
@@ -772,7 +772,8 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
         const key = `${idmap.uid}:${idmap.gid}`;
         let fd = userns.get(key);
         if (fd === undefined) {
-          fd = s.bv_userns(`${idmap.uid} ${launch.identity.uid} 1\n`, `${idmap.gid} ${launch.identity.gid} 1\n`);
+          const rest = launch.oci?.user !== undefined;
+          fd = s.bv_userns(idmapLines(idmap.uid, launch.identity.uid, rest), idmapLines(idmap.gid, launch.identity.gid, rest));
           if (fd < 0) throw spawnErr(`a user namespace for the idmapped mount ${key}→${launch.identity.uid}:${launch.identity.gid}`, fd);
           userns.set(key, fds.own(fd));
         }

@@ -113,6 +113,31 @@ export function insideIds(launch: Pick<LaunchInputs, 'oci'>): { uid: number; gid
   return launch.oci?.user ?? { uid: 0, gid: 0 };
 }
 
+/**
+ * The uid_map (or gid_map) of an idmapped mount's user namespace: the id `onDisk` shows as `shown`
+ * (the workload's host id). With `othersAsOnDisk` (a launch mapping an OCI process.user), every
+ * other id shows as itself but `shown` (which only `onDisk` may show as: the map is one-to-one),
+ * so no file's owner is left unmapped: the kernel refuses any write through an idmapped mount to
+ * an inode whose owner or group it leaves unmapped (fs/namei.c, inode_permission and
+ * HAS_UNMAPPED_ID), which would shut a container's user out of its image's root-owned 1777 /tmp,
+ * where a plain mount lets the mode decide. Those owners are not the workload's (it is
+ * `shown` alone, and holds no capability), so the mode decides, as without the idmap.
+ */
+export function idmapLines(onDisk: number, shown: number, othersAsOnDisk: boolean): string {
+  const lines = [`${onDisk} ${shown} 1`];
+  if (othersAsOnDisk) {
+    // Ids are 0..2^32-2: (uid_t)-1 is never one (user_namespaces(7)).
+    const END = 0xffffffff;
+    let start = 0;
+    for (const skip of [...new Set([onDisk, shown])].sort((a, b) => a - b)) {
+      if (skip > start) lines.push(`${start} ${start} ${skip - start}`);
+      start = skip + 1;
+    }
+    if (start < END) lines.push(`${start} ${start} ${END - start}`);
+  }
+  return lines.join('\n') + '\n';
+}
+
 /** MOUNT_ATTR_* bits from a layout entry's options (idmap is the parent's to apply). */
 export function attrsOf(options: readonly string[] | undefined): number {
   const o = new Set(options ?? []);

@@ -279,6 +279,8 @@ export function translateOciConfig(config: unknown): OciTranslation {
   else {
     r.keys(user, 'process.user', ['uid', 'gid', 'umask', 'additionalGids', 'username']);
     // 4294967295 is (uid_t)-1, "no change" to setresuid(2): never an id.
+    // Both are REQUIRED (runtime-spec config.md): one missing must not leave the process root.
+    for (const k of ['uid', 'gid'] as const) if (user[k] === undefined || user[k] === null) r.refuse(`process.user.${k}`, 'is required', `give process.user.${k} (0 for the container's root)`, 'BV_OCI_INVALID');
     const uid = r.int(user.uid, 'process.user.uid', 0, 0xfffffffe);
     const gid = r.int(user.gid, 'process.user.gid', 0, 0xfffffffe);
     const extra = Array.isArray(user.additionalGids) ? user.additionalGids : [];
@@ -287,6 +289,7 @@ export function translateOciConfig(config: unknown): OciTranslation {
       // would be a lie.
       if (g !== gid) r.refuse(`process.user.additionalGids[${i}]`, `group ${JSON.stringify(g)} cannot be mapped (bvisor maps only the process's own group, ${String(gid)}, inside)`, 'drop the supplementary groups (podman: --group-add none is the default for root)');
     });
+    if (extra.length && extra.every((g) => g === gid)) r.accept('process.user.additionalGids', extra.join(', '), 'linux:setgroups(0)', `the process's own group, ${String(gid)}, is its gid already: no supplementary group is set`);
     if (user.umask !== undefined) umask = r.int(user.umask, 'process.user.umask', 0, 0o777);
     if (user.username !== undefined) r.refuse('process.user.username', 'is a Windows field', 'use uid and gid');
     if (uid === 0 && gid === 0) r.accept('process.user', 'uid 0, gid 0', 'linux:userns(0→unprivileged host id)', 'the container\'s root is an unprivileged id on the host');

@@ -2,7 +2,7 @@
 // about itself (launch.h is the source of truth), and the encoder's output against the header.
 import { describe, expect, it } from 'vitest';
 import { shim } from '../../../src/backends/linux/ffi/shim.js';
-import { lower, BODY_VERSION, HEADER_SIZE, HEADER_OFFSETS, FD_SIZE, RLIMIT_SIZE, MOUNT_SIZE, RECORD_SIZE, SOCK_FILTER_SIZE, BODY_MAGIC, FLAGS } from '../../../src/backends/linux/lower.js';
+import { lower, idmapLines, BODY_VERSION, HEADER_SIZE, HEADER_OFFSETS, FD_SIZE, RLIMIT_SIZE, MOUNT_SIZE, RECORD_SIZE, SOCK_FILTER_SIZE, BODY_MAGIC, FLAGS } from '../../../src/backends/linux/lower.js';
 import type { LaunchInputs } from '../../../src/contract/generated/types.js';
 
 const launch: LaunchInputs = {
@@ -118,6 +118,35 @@ describe('launch body layout', () => {
     udv.setUint32(HEADER_OFFSETS.flags, udv.getUint32(HEADER_OFFSETS.flags, true) & ~FLAGS.SETIDS, true);
     udv.setUint32(HEADER_OFFSETS.inside_uid, 1000, true);
     expect(shim().bv_spawn(unset, unset.length, out)).toBe(-74);
+  });
+
+  it('an idmapped mount\'s map: the owner alone, or (process.user) one-to-one over every id with the rest as on disk', () => {
+    expect(idmapLines(1000, 65534, false)).toBe('1000 65534 1\n');
+    // user_namespaces(7): lines "ID-inside-ns ID-outside-ns length"; ids are 0..4294967294.
+    const check = (onDisk: number, shown: number): void => {
+      const lines = idmapLines(onDisk, shown, true).trim().split('\n').map((l) => l.split(' ').map(Number) as [number, number, number]);
+      expect(lines.length).toBeLessThanOrEqual(340); // the kernel's limit on map lines
+      const show = (id: number): number | null => {
+        const hit = lines.find(([i, , n]) => id >= i && id < i + n);
+        return hit ? hit[1] + (id - hit[0]) : null;
+      };
+      // The ranges overlap neither inside nor outside.
+      for (const side of [0, 1]) {
+        const spans = lines.map((l) => [l[side]!, l[side]! + l[2]]).sort((a, b) => a[0]! - b[0]!);
+        for (let i = 1; i < spans.length; i++) expect(spans[i]![0]).toBeGreaterThanOrEqual(spans[i - 1]![1]!);
+        for (const [, end] of spans) expect(end).toBeLessThanOrEqual(0xffffffff);
+      }
+      expect(show(onDisk)).toBe(shown);
+      for (const id of [0, 1, 999, 1001, 65533, 65535, 4294967294]) if (id !== onDisk && id !== shown) expect(show(id), String(id)).toBe(id);
+      // `shown` on disk is left unmapped (only onDisk shows as it), unless it is onDisk itself.
+      if (shown !== onDisk) expect(show(shown)).toBeNull();
+    };
+    check(1000, 65534);
+    check(65534, 1000);
+    check(0, 100_001);
+    check(4294967294, 7);
+    check(5, 5);
+    expect(idmapLines(1000, 65534, true)).toBe('1000 65534 1\n0 0 1000\n1001 1001 64533\n65535 65535 4294901760\n');
   });
 
   it('encodes the ids the child becomes: 0:0, or an OCI process.user', () => {
