@@ -169,6 +169,7 @@ int bv_body_layout(int32_t *out, int n) {
       offsetof(struct bv_body_header, net_fd), offsetof(struct bv_body_header, cgjoin_off),
       offsetof(struct bv_body_header, ncgjoin), offsetof(struct bv_body_header, ll_marker_fd),
       offsetof(struct bv_body_header, inside_uid), offsetof(struct bv_body_header, inside_gid),
+      offsetof(struct bv_body_header, ids_pad),
       (int32_t)sizeof(struct bv_fd), (int32_t)sizeof(struct bv_rlimit), (int32_t)sizeof(struct bv_mount),
       (int32_t)sizeof(struct bv_record), (int32_t)sizeof(struct sock_filter),
   };
@@ -1320,7 +1321,7 @@ static int spawn(const uint8_t *body, uint32_t len, int32_t *out, int share) {
   if (h->join_fd >= 0 && (h->join_ns == 0 || h->clone_flags != 0)) return -EBADMSG;
   if (h->ll_marker_fd < -1 || (h->ll_marker_fd >= 0 && !(h->flags & BV_F_LANDLOCK_LOG))) return -EBADMSG;
   /* (uid_t)-1 is setresuid's "unchanged": never an id to become. Ids without SETIDS mean nothing. */
-  if (h->inside_uid == 0xffffffffu || h->inside_gid == 0xffffffffu) return -EBADMSG;
+  if (h->inside_uid == 0xffffffffu || h->inside_gid == 0xffffffffu || h->ids_pad != 0) return -EBADMSG;
   if (!(h->flags & BV_F_SETIDS) && (h->inside_uid || h->inside_gid)) return -EBADMSG;
   if (h->net_fd < -1 || (h->net_fd >= 0 && ((h->clone_flags & CLONE_NEWNET) || h->join_fd >= 0))) return -EBADMSG;
   if (!section_ok(h, h->slots_off, h->nslots, sizeof(int32_t))) return -EBADMSG;

@@ -8,8 +8,8 @@
 //   no_new_privs  always set (noNewPrivileges: false is narrowed, as create narrows it)
 //   rlimits       the plan's; a requested limit on the same resource applies only where it is
 //                 lower; a resource the plan leaves alone takes the request's value
-//   identity      uid 0 / gid 0 inside (the one mapped id, an unprivileged one on the host);
-//                 anything else is refused, as create refuses it
+//   identity      the container's one mapped id (0:0, or its config's process.user; an
+//                 unprivileged id on the host); anything else is refused, as no other exists
 //   the rest      (namespaces, cgroup, landlock, seccomp) is the container's, from its plan
 // Refusals are collected and thrown together (BV_USAGE, each naming its JSON path or flag).
 import type { LaunchInputs, RlimitSetting } from '../contract/generated/types.js';
@@ -148,7 +148,7 @@ export function execFromProcess(doc: unknown, launch: LaunchInputs, file: string
     else consoleSize = { rows: cs.height, cols: cs.width };
   }
   let umask: number | null = null;
-  if (!isObj(o.user)) p.refuse('user', 'is required (uid, gid)', 'give user: { uid: 0, gid: 0 }');
+  if (!isObj(o.user)) p.refuse('user', 'is required (uid, gid)', `give user: { uid: ${launch.oci?.user?.uid ?? 0}, gid: ${launch.oci?.user?.gid ?? 0} } (the container's own id)`);
   else {
     const u = o.user;
     for (const k of Object.keys(u)) if (!['uid', 'gid', 'umask', 'additionalGids', 'username'].includes(k)) p.refuse(`user.${k}`, 'is not a field bvisor knows', `remove user.${k}`);
@@ -248,7 +248,7 @@ export function execFromFlags(f: ExecFlags, launch: LaunchInputs, env: ReadonlyA
   merged.forEach((e) => (e.name + e.value).includes('\0') && p.refuse('--env', `${e.name} holds a NUL byte`, 'remove it'));
   if (f.user !== null) {
     const m = /^(\d+)(?::(\d+))?$/.exec(f.user);
-    if (!m) p.refuse('--user', `${JSON.stringify(f.user)} is not UID[:GID]`, 'e.g. --user 0:0 (names are not looked up)');
+    if (!m) p.refuse('--user', `${JSON.stringify(f.user)} is not UID[:GID]`, `e.g. --user ${launch.oci?.user?.uid ?? 0}:${launch.oci?.user?.gid ?? 0}, the container's own id (names are not looked up)`);
     else checkUser(Number(m[1]), m[2] === undefined ? (launch.oci?.user?.gid ?? 0) : Number(m[2]), undefined, '--user', p, launch);
   }
   for (const c of f.caps ?? []) if (CAPABILITY_NUMBERS[c] === undefined) p.refuse('--cap', `unknown capability ${JSON.stringify(c)}`, 'see capabilities(7) for the names (CAP_…)');

@@ -363,9 +363,18 @@ export function rootIdmap(ctx: FeatureCtx): { uid: number; gid: number } | null 
   return 'idmap' in w ? w.idmap : null;
 }
 
+/** A read-only bind of an engine's storage (a podman volume), where the container runs as an OCI
+ * user (oci.user): idmapped from that user, so its files there are its own to read, as under runc
+ * (the mount is read-only: nothing is written through it). */
+function readIdmap(ctx: FeatureCtx, fact: PathFact): { uid: number; gid: number } | null {
+  const user = ctx.manifest.oci?.user;
+  return user && ctx.host.identity.euid === 0 && fact.engineStorage === true && fact.idmap === true ? user : null;
+}
+
 export function grantIdmap(ctx: FeatureCtx, g: NormalGrant): { uid: number; gid: number } | null {
   const fact = ctx.paths.grants[g.index];
-  if (!fact || fact.kind === 'missing' || !g.access.includes('write') || !canNamespace(ctx.host)) return null;
+  if (!fact || fact.kind === 'missing' || !canNamespace(ctx.host)) return null;
+  if (!g.access.includes('write')) return fact.kind === 'directory' || fact.kind === 'file' ? readIdmap(ctx, fact) : null;
   const w = writeShape(ctx, g, fact);
   return 'idmap' in w ? w.idmap : null;
 }
@@ -435,7 +444,7 @@ function linuxGrant(ctx: FeatureCtx, g: NormalGrant): Candidate[] {
         if (!('files' in kept)) return [kept];
         setId = setIdNote(kept.files);
       }
-    }
+    } else if (ns && (fact.kind === 'directory' || fact.kind === 'file')) idmap = readIdmap(ctx, fact);
     // rbind: the mounts beneath the source come too (every grant but an OCI `bind`).
     shape = `mount(${g.submounts === false ? 'bind' : 'rbind'},${writes ? 'rw' : 'ro'}${g.access.includes('exec') ? '' : ',noexec'}${idmap ? `,${idmapOption(idmap, ctx.host.mapping, ctx.manifest.oci?.user !== undefined)}` : ''}${setId.suffix})`;
   }
@@ -760,6 +769,12 @@ export const FEATURES: Record<Backend, BackendFeatures> = {
       const user = ctx.manifest.oci?.user;
       if (user && ctx.host.identity.euid !== 0) {
         return [missing('linux:userns', 'enforced', 'BV_OCI_UNSUPPORTED', `process.user ${user.uid}:${user.gid}: bvisor maps an id other than 0 only when it runs as root`, 'run the container as uid 0 (it is not host root under bvisor), or run bvisor as root')];
+      }
+      // Per-run ids: an id of the range is some other launch's host id; the user's files on disk
+      // (its own, through the idmap) would be stored as it.
+      const range = user && perRunIds(ctx.host) ? (ctx.host.mapping.range ?? null) : null;
+      if (user && range && (within(user.uid, range.uid, range.count) || within(user.gid, range.gid, range.count))) {
+        return [missing('linux:userns', 'enforced', 'BV_OCI_UNSUPPORTED', `process.user ${user.uid}:${user.gid} is an id of the bvisor range (${range.uid}–${range.uid + range.count - 1}), each of which is the host id of some launch: what the user makes would be stored as the id of another`, 'run the container as an id outside the range')];
       }
       if (user && r.idmap !== true) {
         return [missing('linux:mount(pivot_root,idmap)', 'enforced', 'BV_OCI_UNSUPPORTED', `process.user ${user.uid}:${user.gid}: the rootfs ${r.path} cannot be idmapped (an overlay snapshot cannot), so the image's files owned by ${user.uid}:${user.gid} would not be the user's inside`, 'use a snapshotter or storage driver whose rootfs is a plain directory (containerd: --snapshotter native; podman: --storage-driver vfs), or run the container as uid 0')];

@@ -341,11 +341,12 @@ export function resolvePlanPaths(m: NormalManifest, bundleDir: string, bundleFd:
     // Rootful write grants not already the workload's: can an idmapped mount bridge them?
     if (rootful && g.access.includes('write') && f.kind === 'directory' && f.uid !== 0 && f.gid !== 0) f.idmap = idmappable(f.path);
     // An engine's binds and rootfs are root's: bridged by an idmapped mount where the filesystem has them.
-    else if (rootful && m.oci && g.access.includes('write') && (f.kind === 'directory' || f.kind === 'file')) f.idmap = idmappable(f.path);
+    // (Read-only ones too for a process.user: its files in a volume are its own to read.)
+    else if (rootful && m.oci && (g.access.includes('write') || m.oci.user) && (f.kind === 'directory' || f.kind === 'file')) f.idmap = idmappable(f.path);
     // A `bind` leaves out the mounts beneath its source: which are there, for the planner.
     if (g.submounts === false && f.kind === 'directory') f.submounts = mountsBeneath(f.path);
     // (A writable bind of one such file is itself the file found: the planner refuses it.)
-    if (m.oci && f.idmap && (f.kind === 'directory' || f.kind === 'file')) f.setIdScan = scanSetId(f.path);
+    if (m.oci && f.idmap && g.access.includes('write') && (f.kind === 'directory' || f.kind === 'file')) f.setIdScan = scanSetId(f.path);
     return f;
   });
   // An OCI config may name its rootfs absolutely (podman: the storage's layer directory).

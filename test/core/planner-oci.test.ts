@@ -383,7 +383,48 @@ describe('process.user other than 0:0', () => {
   it('its own group among additionalGids: accepted, with a verdict saying no supplementary group is set', () => {
     const p = planOf(asUser(1000, 1000, (c) => (c.process.user.additionalGids = [1000])));
     expect(p.refusals).toEqual([]);
-    expect(clause(p, 'process.user.additionalGids')).toMatchObject({ verdict: 'enforced', mechanism: 'linux:setgroups(0)', reason: expect.stringContaining('no supplementary group is set') });
+    expect(clause(p, 'process.user.additionalGids')).toMatchObject({ verdict: 'enforced', mechanism: 'linux:setresgid(1000)', reason: expect.stringContaining('adds no supplementary group') });
+  });
+
+  it('uid 0 with another gid: the container\'s root keeps its capabilities (but CAP_SETFCAP, as on any idmapped root), in group 1000', () => {
+    const p = planOf(asUser(0, 1000, (c) => (c.root.readonly = true)));
+    expect(p.refusals).toEqual([]);
+    expect(p.launch!.oci!.user).toEqual({ uid: 0, gid: 1000 });
+    expect(p.launch!.root!.idmap).toEqual({ uid: 0, gid: 1000 });
+    const caps = containerd().process.capabilities.effective as string[];
+    expect(p.launch!.capabilities.length).toBe(caps.length - 1);
+    expect(clause(p, 'process.capabilities')?.mechanism ?? '').not.toBe('linux:capset(none)');
+    expect(clause(p, 'process.user')!.reason).not.toContain('no root to become');
+  });
+
+  it('an id of bvisor\'s range (per-run ids): refused, as what the user makes would be stored as another launch\'s id', () => {
+    const h = hybridHost();
+    h.mapping = { uid: 100_001, gid: 100_001, source: 'an id of the bvisor range', range: { uid: 100_000, gid: 100_000, count: 64 } };
+    const p = planOf(asUser(100_007, 1000), h);
+    expect(p.refusals).toEqual([expect.objectContaining({ code: 'BV_OCI_UNSUPPORTED', clause: 'root', reason: expect.stringContaining('an id of the bvisor range (100000–100063)') })]);
+    expect(planOf(asUser(1000, 1000), h).refusals).toEqual([]);
+  });
+
+  it('a writable rootfs keeps its set-ID programs read-only for the user too', () => {
+    const p = planOf(asUser(1000, 1000), hybridHost(), { root: { ...rootDir('/bundle/rootfs'), setIdScan: { files: [{ path: '/usr/bin/su', dev: '1', ino: '70' }], complete: true } } });
+    expect(p.refusals).toEqual([]);
+    expect(clause(p, 'root')!.mechanism).toMatch(/idmap=1000:1000→\d+:\d+\(others as on disk\),setid-ro=1\)/);
+    expect(p.launch!.layout.some((e) => e.target === '/usr/bin/su' && e.kind === 'readonly')).toBe(true);
+  });
+
+  it('a read-only bind of the engine\'s storage (a volume) is idmapped from the user too; without a user it is not', () => {
+    const withVolume = (uid: number) => asUser(uid, uid, (c) => c.mounts.push({ destination: '/data', type: 'bind', source: '/var/lib/containers/storage/volumes/v/_data', options: ['rbind', 'ro'] }));
+    const rule = (p: Plan) => p.launch!.filesystem.find((r) => r.target === '/data')!;
+    const p = planOf(withVolume(1000));
+    expect(p.refusals).toEqual([]);
+    expect(rule(p)).toMatchObject({ access: 'read-exec', idmap: { uid: 1000, gid: 1000 } });
+    expect(p.clauses.find((c) => c.requested.includes('/data'))!.mechanism).toMatch(/mount\(rbind,ro,idmap=1000:1000→\d+:\d+\(others as on disk\)\)/);
+    expect(rule(planOf(withVolume(0))).idmap).toBeNull();
+  });
+
+  it('additionalGids that is not an array is refused by its path', () => {
+    const p = planOf(asUser(1000, 1000, (c) => (c.process.user.additionalGids = 1000)));
+    expect(p.refusals).toEqual([expect.objectContaining({ code: 'BV_OCI_INVALID', clause: 'process.user.additionalGids' })]);
   });
 
   it('uid 0 and gid 0: the launch names no user, so plans of containers made before are unchanged', () => {
@@ -391,5 +432,7 @@ describe('process.user other than 0:0', () => {
     expect(p.refusals).toEqual([]);
     expect(p.launch!.oci).not.toHaveProperty('user');
     expect(clause(p, 'process.user')).toMatchObject({ mechanism: 'linux:userns(0→unprivileged host id)' });
+    // A read-only rootfs of the container's root is not idmapped (its files are read by mode).
+    expect(planOf(asUser(0, 0, (c) => (c.root.readonly = true))).launch!.root!.idmap).toBeNull();
   });
 });

@@ -96,10 +96,20 @@ describe('OCI process.user other than 0:0 (e2e, as root)', () => {
   it('a read-only rootfs is idmapped too: the user reads its own 0700 file and writes nothing', () => {
     if (!can()) return;
     const root = newRoot();
-    const b = userBundle(['sh', '-c', 'cat /home/u/secret; touch /home/u/x 2>/dev/null || echo "read-only"'], (c) => (c.root.readonly = true));
+    // And a read-only volume of the user's (in the bundle, as a volume is in the engine's storage).
+    const b = userBundle(['sh', '-c', 'cat /home/u/secret; touch /home/u/x 2>/dev/null || echo "read-only"; cat /data/note; touch /data/y 2>/dev/null || echo "volume read-only"'], (c) => {
+      c.root.readonly = true;
+      c.mounts.push({ destination: '/data', type: 'bind', source: 'vol', options: ['rbind', 'ro'] });
+    });
+    const vol = join(b, 'vol');
+    mkdirSync(vol, { mode: 0o700 });
+    writeFileSync(join(vol, 'note'), 'volume-own\n', { mode: 0o600 });
+    chownSync(join(vol, 'note'), 1000, 1000);
+    chownSync(vol, 1000, 1000);
+    mkdirSync(join(b, 'rootfs', 'data'));
     const r = cli(['--root', root, 'run', '--bundle', b, 'user-ro']);
     expect(r.stderr).toBe('');
-    expect(r.stdout).toBe('users-own\nread-only\n');
+    expect(r.stdout).toBe('users-own\nread-only\nvolume-own\nvolume read-only\n');
     expect(existsSync(join(b, 'rootfs', 'home', 'u', 'x'))).toBe(false);
   });
 

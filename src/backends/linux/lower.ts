@@ -13,7 +13,7 @@ export const HEADER_OFFSETS = {
   landlock_fd: 40, stdio: 44, argc: 56, envc: 60, nfds: 64, nrlimits: 68, strings_off: 72, strings_len: 76, fds_off: 80,
   rlimits_off: 84, bpf_off: 88, bpf_len: 92, mounts_off: 96, nmounts: 100, hostname_len: 104, sync_peer_fd: 108, cap_keep: 112, slots_off: 120, nslots: 124,
   console_fd: 128, console_rows: 132, console_cols: 134, join_fd: 136, join_ns: 140, exe_path: 144, net_fd: 148,
-  cgjoin_off: 152, ncgjoin: 156, ll_marker_fd: 160, inside_uid: 164, inside_gid: 168,
+  cgjoin_off: 152, ncgjoin: 156, ll_marker_fd: 160, inside_uid: 164, inside_gid: 168, ids_pad: 172,
 } as const;
 export const FD_SIZE = 16;
 export const RLIMIT_SIZE = 24;
@@ -121,7 +121,9 @@ export function insideIds(launch: Pick<LaunchInputs, 'oci'>): { uid: number; gid
  * an inode whose owner or group it leaves unmapped (fs/namei.c, inode_permission and
  * HAS_UNMAPPED_ID), which would shut a container's user out of its image's root-owned 1777 /tmp,
  * where a plain mount lets the mode decide. Those owners are not the workload's (it is
- * `shown` alone, and holds no capability), so the mode decides, as without the idmap.
+ * `shown` alone), and no capability it holds in its user namespace applies to them: the kernel
+ * honours one over a file only if the file's owner and group are both mapped there
+ * (capable_wrt_inode_uidgid), and only `shown` is. So the mode decides, as without the idmap.
  */
 export function idmapLines(onDisk: number, shown: number, othersAsOnDisk: boolean): string {
   const lines = [`${onDisk} ${shown} 1`];
@@ -494,6 +496,8 @@ export function lower(input: LowerInput): Uint8Array {
   i32(H.ll_marker_fd, input.landlockLog ? (runtime.llMarkerFd ?? -1) : -1);
   if (flags & FLAGS.SETIDS) {
     const inside = insideIds(launch);
+    // 0..2^32-2: (uid_t)-1 is setresuid's "unchanged", and setUint32 would wrap anything above.
+    for (const id of [inside.uid, inside.gid]) if (!Number.isInteger(id) || id < 0 || id > 0xfffffffe) throw new LowerError(`the id to become inside (${id}) is not 0..4294967294`);
     u32(H.inside_uid, inside.uid);
     u32(H.inside_gid, inside.gid);
   }

@@ -1572,7 +1572,7 @@ export interface LaunchInputs {
     dev: string;
     ino: string;
     /**
-     * readonly: false, rootful: the rootfs owner shown as the workload's own through an idmapped mount, or null. 0 (root) only for an OCI bundle: an engine's container layer belongs to root.
+     * readonly: false, rootful: the rootfs owner shown as the workload's own through an idmapped mount, or null. 0 (root) only for an OCI bundle: an engine's container layer belongs to root. With an OCI process.user (oci.user): its ids, read-only too, and every other id shows as on disk.
      */
     idmap: null | {
       uid: number;
@@ -1665,7 +1665,7 @@ export interface FsRule {
    */
   ino: string;
   /**
-   * Write grants of a rootful launch: the owner on disk (uid, gid) that an idmapped mount shows as the workload's own identity (files it creates are stored as this owner); null: no idmapping. 0 (root) only for an OCI bundle, whose engine-made binds belong to root.
+   * Write grants of a rootful launch: the owner on disk (uid, gid) that an idmapped mount shows as the workload's own identity (files it creates are stored as this owner); null: no idmapping. 0 (root) only for an OCI bundle, whose engine-made binds belong to root. With an OCI process.user (oci.user), its ids for the engine's binds, and every other id shows as on disk.
    */
   idmap: null | {
     uid: number;

@@ -283,13 +283,14 @@ export function translateOciConfig(config: unknown): OciTranslation {
     for (const k of ['uid', 'gid'] as const) if (user[k] === undefined || user[k] === null) r.refuse(`process.user.${k}`, 'is required', `give process.user.${k} (0 for the container's root)`, 'BV_OCI_INVALID');
     const uid = r.int(user.uid, 'process.user.uid', 0, 0xfffffffe);
     const gid = r.int(user.gid, 'process.user.gid', 0, 0xfffffffe);
+    if (user.additionalGids !== undefined && user.additionalGids !== null && !Array.isArray(user.additionalGids)) r.refuse('process.user.additionalGids', 'must be an array of gids', 'see the OCI runtime-spec', 'BV_OCI_INVALID');
     const extra = Array.isArray(user.additionalGids) ? user.additionalGids : [];
     extra.forEach((g, i) => {
       // The primary group is the one that exists; others cannot be mapped, and dropping them
       // would be a lie.
       if (g !== gid) r.refuse(`process.user.additionalGids[${i}]`, `group ${JSON.stringify(g)} cannot be mapped (bvisor maps only the process's own group, ${String(gid)}, inside)`, 'drop the supplementary groups (podman: --group-add none is the default for root)');
     });
-    if (extra.length && extra.every((g) => g === gid)) r.accept('process.user.additionalGids', extra.join(', '), 'linux:setgroups(0)', `the process's own group, ${String(gid)}, is its gid already: no supplementary group is set`);
+    if (extra.length && extra.every((g) => g === gid)) r.accept('process.user.additionalGids', extra.join(', '), `linux:setresgid(${String(gid)})`, `the process's own group, ${String(gid)}, is its gid (set with setresgid): bvisor adds no supplementary group for it`);
     if (user.umask !== undefined) umask = r.int(user.umask, 'process.user.umask', 0, 0o777);
     if (user.username !== undefined) r.refuse('process.user.username', 'is a Windows field', 'use uid and gid');
     if (uid === 0 && gid === 0) r.accept('process.user', 'uid 0, gid 0', 'linux:userns(0→unprivileged host id)', 'the container\'s root is an unprivileged id on the host');
@@ -316,8 +317,9 @@ export function translateOciConfig(config: unknown): OciTranslation {
     for (const n of sets.effective!) if (!keep.has(n)) r.refuse(`process.capabilities.effective`, `${n} is effective but not both permitted and bounding`, 'list it in permitted and bounding too, or drop it');
     for (const k of ['ambient', 'inheritable'] as const) {
       if (k === 'inheritable') for (const n of sets[k]!) if (!keep.has(n)) r.refuse(`process.capabilities.${k}`, `${n} is ${k} but not permitted and bounding`, `drop it from ${k}`);
-      // The process is uid 0 (any other is refused above, and the one id mapped leaves it no other
-      // to become): root holds its permitted and effective set across exec without ambient
+      // A uid other than 0 keeps only ambient across exec, which bvisor does not raise: refused
+      // (first branch). For uid 0 (the one id mapped leaves it no other to become), root holds
+      // its permitted and effective set across exec without ambient
       // (capabilities(7), "Capabilities and execution of programs by root"), so an ambient list
       // within that set asks nothing more; `runc spec` writes one. Beyond it, refused.
       if (k === 'ambient' && sets[k]!.length && inside && inside.uid !== 0) {
@@ -452,7 +454,8 @@ export function translateOciConfig(config: unknown): OciTranslation {
   // "host" (no CLONE_NEWNET, sockets allowed), and the plan carries the namespace to join.
   const network: NormalManifest['network'] = nsTypes.has('network') && netnsPath === null ? { value: { mode: 'loopback', connect: [], bind: [] }, guarantee: 'enforced', explicit: true } : { value: { mode: 'host', connect: [], bind: [] }, guarantee: 'enforced', explicit: true };
   if (nsTypes.has('user')) {
-    // The config's own maps would place ids bvisor does not own; bvisor maps 0 to its identity.
+    // The config's own maps would place ids bvisor does not own; bvisor maps the container's one
+    // id (0, or process.user) to its identity.
     const maps = [...r.arr(l.uidMappings, 'linux.uidMappings'), ...r.arr(l.gidMappings, 'linux.gidMappings')];
     if (maps.length) r.accept('linux.uidMappings', 'the config\'s id maps', `linux:userns(${inside ? `${inside.uid}:${inside.gid}` : '0'}→bvisor identity)`, `bvisor maps the container's one id (${inside ? 'process.user' : 'its root'}) to its own unprivileged host id instead of the config's ranges (narrower: one id)`);
   } else if (l.uidMappings !== undefined || l.gidMappings !== undefined) r.refuse('linux.uidMappings', 'id mappings without a user namespace', 'add a user namespace or drop the mappings', 'BV_OCI_INVALID');

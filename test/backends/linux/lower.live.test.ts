@@ -108,9 +108,9 @@ describe('launch body layout', () => {
     expect(shim().bv_spawn(net, net.length, out)).toBe(-74);
     // The ids to become: (uid_t)-1 is setresuid's "unchanged", never an id; ids without SETIDS
     // mean nothing.
-    for (const field of ['inside_uid', 'inside_gid'] as const) {
+    for (const [field, value] of [['inside_uid', 0xffffffff], ['inside_gid', 0xffffffff], ['ids_pad', 1]] as const) {
       const b = body.slice();
-      new DataView(b.buffer).setUint32(HEADER_OFFSETS[field], 0xffffffff, true);
+      new DataView(b.buffer).setUint32(HEADER_OFFSETS[field], value, true);
       expect(shim().bv_spawn(b, b.length, out), field).toBe(-74);
     }
     const unset = body.slice();
@@ -158,5 +158,7 @@ describe('launch body layout', () => {
     expect(ids(launch)).toEqual([FLAGS.SETIDS, 0, 0]);
     const oci = { hostname: null, seccomp: null, cgroupLeaf: null, oomScoreAdj: null, umask: null, terminal: false, engine: true, netns: null, hooks: {}, rootRules: null };
     expect(ids({ ...launch, oci: { ...oci, user: { uid: 1000, gid: 100 } } } as typeof launch)).toEqual([FLAGS.SETIDS, 1000, 100]);
+    // Never wrapped into another id by the 32-bit field, nor (uid_t)-1.
+    for (const bad of [2 ** 32, 0xffffffff, -1, 1.5]) expect(() => ids({ ...launch, oci: { ...oci, user: { uid: bad, gid: 100 } } } as typeof launch), String(bad)).toThrow(/not 0\.\.4294967294/);
   });
 });
