@@ -4,7 +4,7 @@
 // bound over /etc/subuid and /etc/subgid and a tmpfs over /run (where claims live), so nothing of
 // the host's is read or left. Oracles: the disk (who owns what a workload wrote, and whether
 // another may write it), /proc/<pid>/status of a container's init, the claim files.
-import { chmodSync, chownSync, existsSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -12,6 +12,7 @@ import { BVISOR, cliEnv, ROOT } from '../helpers/cli.js';
 import { tempDir } from '../helpers/tmp.js';
 import { skipOrFail } from '../helpers/require.js';
 import { PROBE } from '../helpers/probe.js';
+import { defaultTestParent } from '../helpers/cgroups.js';
 
 function canRun(): boolean {
   if (process.geteuid?.() !== 0) return (skipOrFail('root', 'per-run ids are a rootful launch'), false);
@@ -53,6 +54,25 @@ function unparentedProbe(): string {
   const dir = tempDir('bvisor-ids-b-');
   chmodSync(dir, 0o755);
   writeFileSync(join(dir, 'boundary.yaml'), `bvisorVersion: "1"\nworkload:\n  process: { exe: ${PROBE}, args: [unparented, "30"], cwd: / }\nfilesystem:\n  - { path: ${dirname(PROBE)}, access: read-exec }\nlimits: { wall: 60s }\nstdio: { stdin: null, stdout: inherit, stderr: inherit }\n`);
+  return dir;
+}
+
+/** An OCI bundle (containerd's default config, busybox) running `script` as process.user `uid`. */
+function userBundle(script: string, uid: number): string {
+  const dir = tempDir('bvisor-ids-oci-');
+  chmodSync(dir, 0o755);
+  const r = join(dir, 'rootfs');
+  for (const d of ['bin', 'etc', 'proc', 'dev', 'sys', 'tmp', 'run']) mkdirSync(join(r, d), { recursive: true });
+  copyFileSync('/bin/busybox', join(r, 'bin', 'busybox'));
+  chmodSync(join(r, 'bin', 'busybox'), 0o755);
+  symlinkSync('busybox', join(r, 'bin', 'sh'));
+  const c = JSON.parse(readFileSync(join(ROOT, 'test', 'fixtures', 'oci', 'containerd-config.json'), 'utf8'));
+  c.process.args = ['sh', '-c', script];
+  c.process.user = { uid, gid: uid };
+  c.root.readonly = false;
+  const parent = defaultTestParent();
+  c.linux.cgroupsPath = parent === null ? `bvisor-oci/${Math.random().toString(36).slice(2, 8)}` : `${parent}/oci-${Math.random().toString(36).slice(2, 8)}`;
+  writeFileSync(join(dir, 'config.json'), JSON.stringify(c));
   return dir;
 }
 
@@ -187,6 +207,24 @@ describe('per-run ids (a bvisor range in /etc/subuid)', () => {
     expect(said(r.stdout, 'gone')).toEqual(['yes']);
     // Once it is gone, the id is the next launch's again.
     expect(said(r.stdout, 'r3')).toEqual(['0']);
+  });
+
+  it('an OCI process.user: the one id mapped is the user, to an id of the range of its own; a user inside the range is refused', () => {
+    if (!canRun()) return;
+    if (!existsSync('/bin/busybox')) return skipOrFail('busybox', '/bin/busybox is missing (Debian busybox-static)');
+    const user = userBundle('echo "uid=$(id -u)"; echo "map=$(cat /proc/self/uid_map)"', 1000);
+    const inRange = userBundle('true', 100_010);
+    const r = inPrivate('bvisor:100000:64\n', `$BV run u1 -b ${user}; echo "rc=$?"; out=$($BV plan ${inRange} 2>&1); echo "plan=$?"; echo "$out" | grep -q 'is an id of the bvisor range' && echo "why=range"`);
+    expect(said(r.stdout, 'rc'), r.stderr).toEqual(['0']);
+    expect(said(r.stdout, 'uid')).toEqual(['1000']);
+    // user_namespaces(7): "inside outside count": 1000 alone, to an id of the range, not its first.
+    const [inside, outside, count] = said(r.stdout, 'map')[0]!.trim().split(/\s+/).map(Number);
+    expect([inside, count]).toEqual([1000, 1]);
+    expect(outside).toBeGreaterThan(100_000);
+    expect(outside).toBeLessThan(100_064);
+    // exit 3: refused by the planner (docs/exit-codes.md).
+    expect(said(r.stdout, 'plan')).toEqual(['3']);
+    expect(said(r.stdout, 'why')).toEqual(['range']);
   });
 
   it('an API run (no state entry) whose workload outlives its killed process keeps the id held by the workload', () => {
