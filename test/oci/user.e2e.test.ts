@@ -113,6 +113,19 @@ describe('OCI process.user other than 0:0 (e2e, as root)', () => {
     expect(existsSync(join(b, 'rootfs', 'home', 'u', 'x'))).toBe(false);
   });
 
+  it('a mount point beneath root\'s 0700 /root fails the launch, saying the user may not search there (nothing runs)', () => {
+    if (!can()) return;
+    const root = newRoot();
+    const b = userBundle(['sh', '-c', 'echo ran'], (c) => c.mounts.push({ destination: '/root/cache', type: 'bind', source: 'vol', options: ['rbind', 'ro'] }));
+    mkdirSync(join(b, 'vol'));
+    mkdirSync(join(b, 'rootfs', 'root'), { mode: 0o700 });
+    const r = cli(['--root', root, 'run', '--bundle', b, 'user-under-root']);
+    expect(r.status).toBe(125);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toContain('(MKDIR /root/cache): EACCES');
+    expect(r.stderr).toContain("the container's user (process.user 1000:1000) may not search a directory above that mount point");
+  });
+
   it('the init is an unprivileged host id mapped as 1000 alone, with no capability; exec joins as 1000 and no other', async () => {
     if (!can()) return;
     const root = newRoot();

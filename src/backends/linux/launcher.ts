@@ -453,6 +453,15 @@ export function childFailure(launch: LaunchInputs, mounts: readonly MountStep[],
       detail,
     });
   }
+  // A container of an OCI process.user is assembled as that user's host id, which root's 0700
+  // directories (an image's /root) do not let search (docs/oci.md, process.user).
+  const user = launch.oci?.user;
+  if (user && rec.stage === 3 && rec.errno === 13 /* EACCES */ && !atChdir(mounts, rec.stage, rec.item)) {
+    return new BvisorError('BV_LAUNCH_FAILED', `the workload failed before exec at ${where}: ${errnoName(-rec.errno)}`, {
+      hint: `the container's user (process.user ${user.uid}:${user.gid}) may not search a directory above that mount point, and bvisor assembles the container's mounts as that user; mount it elsewhere, or make the directories above it searchable (o+x)`,
+      detail,
+    });
+  }
   return new BvisorError('BV_LAUNCH_FAILED', `the workload failed before exec at ${where}: ${errnoName(-rec.errno)}`, {
     hint: rec.stage === 15 ? 'exec failed: check that the program is an executable this kernel can run, under an exec grant' : rec.stage === 21 ? 'the program was not found in the container (args[0], looked up in its PATH)' : atChdir(mounts, rec.stage, rec.item) ? (launch.root && mounts[rec.item]?.op === MOUNT_OP.MKDIR ? 'the workload never ran: its working directory was missing and could not be made there (a read-only grant, or a file on the way); set process.cwd (workload.process.cwd) to a directory the container has' : 'the workload never ran: its working directory (process.cwd, workload.process.cwd, exec --cwd) must exist in its root; a container (root.path) has one made where it is missing, as runc does, but not through a symlink that leads nowhere, nor for a host-mode run or exec --cwd') : 'the workload never ran; see the stage for the cause',
     detail,
