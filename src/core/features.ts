@@ -285,6 +285,11 @@ function writeShape(ctx: FeatureCtx, g: NormalGrant, fact: PathFact): { idmap: {
   if (ctx.host.identity.euid !== 0) return { idmap: null }; // the workload is the caller: its own files
   if (fact.uid === undefined || fact.gid === undefined) return missing('linux:mount(bind,rw)', 'enforced', 'BV_PLAN_WRITE_OWNER', `${g.path}: its owner could not be read`, 'check that the path exists and bvisor may stat it');
   const id = `${fact.uid}:${fact.gid}`;
+  // A config's process.user other than 0:0, in the engine's storage (a volume), world-writable
+  // or not: that user's files there are its own and what it makes lands on disk as it, as under
+  // runc. Only files on disk of that id become its own (every other owner shows as on disk, a
+  // range id's too), so neither the mode check nor the range check below is needed for that.
+  if (ctx.manifest.oci?.user && fact.engineStorage && fact.idmap) return { idmap: ctx.manifest.oci.user };
   if (((fact.mode ?? 0) & 0o002) !== 0) return { idmap: null };
   // Where each launch has an id of its own, an id of the range is some workload's: a live one's
   // (the grant would hand it the other's files, bridged or not), or one an earlier holder left,
@@ -302,10 +307,7 @@ function writeShape(ctx: FeatureCtx, g: NormalGrant, fact: PathFact): { idmap: {
   // seccomp (setIdRules) and the mount is nosuid.
   // Only there: a config naming /etc or /usr writable must not make the container host root's
   // equal on them (a hostile or careless config; runc would let it, bvisor does not).
-  // A config's process.user other than 0:0 is the one id mapped inside: the mount shows that id's
-  // files (on disk) as its own, and root's as the overflow id, writable only by their mode, as
-  // under runc for such a user.
-  if (ctx.manifest.oci && fact.engineStorage && fact.idmap) return { idmap: ctx.manifest.oci.user ?? { uid: fact.uid!, gid: fact.gid! } };
+  if (ctx.manifest.oci && fact.engineStorage && fact.idmap) return { idmap: { uid: fact.uid!, gid: fact.gid! } };
   if (ctx.manifest.oci && fact.engineStorage) {
     return missing('linux:mount(bind,rw,idmap)', 'enforced', 'BV_PLAN_WRITE_OWNER', `${g.path} is owned by ${id} and writable in the config, and this filesystem cannot be idmapped (an overlay snapshot cannot), so the container's root (an unprivileged host id) could not write it`, `use a snapshotter or storage driver whose rootfs is a plain directory (containerd: --snapshotter native; podman: --storage-driver vfs), or a read-only root (root.readonly: true)`);
   }

@@ -422,6 +422,18 @@ describe('process.user other than 0:0', () => {
     expect(rule(planOf(withVolume(0))).idmap).toBeNull();
   });
 
+  // A second attack (helper-135): a world-writable volume was left unmapped, so the user's own
+  // 0600 files there were not its own, and what it made landed as bvisor's host id.
+  it('a writable volume is idmapped from the user, world-writable too', () => {
+    const c = asUser(1000, 1000, (x) => x.mounts.push({ destination: '/w', type: 'bind', source: '/var/lib/containers/storage/volumes/w/_data', options: ['rbind', 'rw'] }));
+    const { manifest } = translateOciConfig(c);
+    const paths = pathsFor(manifest);
+    paths.grants = manifest.filesystem.map((g) => (g.path.endsWith('/w/_data') ? { ...rootDir(g.path), mode: 0o1777 } : paths.grants[g.index]!));
+    const p = plan({ manifest, host: hybridHost(), paths, cgroupParent: null }, sha256Hex);
+    expect(p.refusals).toEqual([]);
+    expect(p.launch!.filesystem.find((r) => r.target === '/w')!.idmap).toEqual({ uid: 1000, gid: 1000 });
+  });
+
   it('additionalGids that is not an array is refused by its path', () => {
     const p = planOf(asUser(1000, 1000, (c) => (c.process.user.additionalGids = 1000)));
     expect(p.refusals).toEqual([expect.objectContaining({ code: 'BV_OCI_INVALID', clause: 'process.user.additionalGids' })]);

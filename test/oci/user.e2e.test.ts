@@ -75,12 +75,20 @@ describe('OCI process.user other than 0:0 (e2e, as root)', () => {
   it('runs as that user: its own 0700 files are its own, root\'s are not, and what it makes lands on disk as that user', () => {
     if (!can()) return;
     const root = newRoot();
-    const b = userBundle(['sh', '-c', 'echo "ids $(id -u):$(id -g)"; cat /home/u/secret; touch /home/u/made && echo made; cat /etc/rootonly 2>/dev/null || echo "root-file refused"; touch /etc/new 2>/dev/null || echo "etc refused"; touch /tmp/t && echo "tmp written"; echo x >> /etc/shared && echo "0666 written"']);
+    // And a world-writable volume (a writable bind in the bundle, as a volume is in the engine's
+    // storage) holding a 0600 file of the user's.
+    const b = userBundle(['sh', '-c', 'echo "ids $(id -u):$(id -g)"; cat /home/u/secret; touch /home/u/made && echo made; cat /etc/rootonly 2>/dev/null || echo "root-file refused"; touch /etc/new 2>/dev/null || echo "etc refused"; touch /tmp/t && echo "tmp written"; echo x >> /etc/shared && echo "0666 written"; echo y >> /w/mine && touch /w/made && echo "volume written"'], (c) => c.mounts.push({ destination: '/w', type: 'bind', source: 'wv', options: ['rbind', 'rw'] }));
+    const wv = join(b, 'wv');
+    mkdirSync(wv);
+    chmodSync(wv, 0o1777);
+    writeFileSync(join(wv, 'mine'), '', { mode: 0o600 });
+    chownSync(join(wv, 'mine'), 1000, 1000);
+    mkdirSync(join(b, 'rootfs', 'w'));
     const r = cli(['--root', root, 'run', '--bundle', b, 'user-run']);
     expect(r.stderr).toBe('');
     // Root's 1777 /tmp and another user's 0666 file are the mode's to decide, as under runc
     // (the idmapped rootfs leaves no owner unmapped, which the kernel would refuse every write to).
-    expect(r.stdout.split('\n')).toEqual(['ids 1000:1000', 'users-own', 'made', 'root-file refused', 'etc refused', 'tmp written', '0666 written', '']);
+    expect(r.stdout.split('\n')).toEqual(['ids 1000:1000', 'users-own', 'made', 'root-file refused', 'etc refused', 'tmp written', '0666 written', 'volume written', '']);
     expect(r.status).toBe(0);
     // The disk: made as the container's user is on-disk 1000:1000 (the idmapped rootfs), and
     // nothing was made in root's /etc.
@@ -89,6 +97,8 @@ describe('OCI process.user other than 0:0 (e2e, as root)', () => {
     expect(existsSync(join(b, 'rootfs', 'etc', 'new'))).toBe(false);
     const t = statSync(join(b, 'rootfs', 'tmp', 't'));
     expect([t.uid, t.gid]).toEqual([1000, 1000]);
+    const inVolume = statSync(join(wv, 'made'));
+    expect([inVolume.uid, inVolume.gid, readFileSync(join(wv, 'mine'), 'utf8')]).toEqual([1000, 1000, 'y\n']);
     const shared = statSync(join(b, 'rootfs', 'etc', 'shared'));
     expect([shared.uid, shared.gid, readFileSync(join(b, 'rootfs', 'etc', 'shared'), 'utf8')]).toEqual([1500, 1500, 'x\n']);
   });
