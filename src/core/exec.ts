@@ -16,6 +16,7 @@ import type { LaunchInputs, RlimitSetting } from '../contract/generated/types.js
 import { BvisorError, type Issue } from '../contract/errors.js';
 import { CAPABILITY_LIST, CAPABILITY_NUMBERS } from './capability-names.js';
 import { isNormalAbsolute } from './paths.js';
+import { insideIds } from './layout.js';
 
 export interface ExecSpec {
   args: string[];
@@ -85,7 +86,7 @@ function envEntries(list: readonly string[], at: string, p: Problems): Array<{ n
 /** The user: the container's one mapped id (0:0, or its config's process.user), and no group but
  * its own: no other id exists inside. */
 function checkUser(uid: unknown, gid: unknown, extra: unknown, at: string, p: Problems, launch: Pick<LaunchInputs, 'oci'>): void {
-  const mine = launch.oci?.user ?? { uid: 0, gid: 0 };
+  const mine = insideIds(launch);
   if (uid !== mine.uid) p.refuse(`${at}.uid`, `uid ${JSON.stringify(uid)} inside the container: bvisor maps exactly one id (the container's ${mine.uid === 0 ? 'root' : `user, ${mine.uid}`}) to an unprivileged host id`, `run as uid ${mine.uid}${mine.uid === 0 ? ' (it is not host root under bvisor)' : ''}`);
   if (gid !== mine.gid) p.refuse(`${at}.gid`, `gid ${JSON.stringify(gid)} inside the container: bvisor maps exactly one group (${mine.gid})`, `run with gid ${mine.gid}`);
   if (extra !== undefined && (!Array.isArray(extra) || extra.some((g) => g !== mine.gid))) p.refuse(`${at}.additionalGids`, `only group ${mine.gid} exists inside the container`, 'drop the supplementary groups');
@@ -148,7 +149,7 @@ export function execFromProcess(doc: unknown, launch: LaunchInputs, file: string
     else consoleSize = { rows: cs.height, cols: cs.width };
   }
   let umask: number | null = null;
-  if (!isObj(o.user)) p.refuse('user', 'is required (uid, gid)', `give user: { uid: ${launch.oci?.user?.uid ?? 0}, gid: ${launch.oci?.user?.gid ?? 0} } (the container's own id)`);
+  if (!isObj(o.user)) p.refuse('user', 'is required (uid, gid)', `give user: { uid: ${insideIds(launch).uid}, gid: ${insideIds(launch).gid} } (the container's own id)`);
   else {
     const u = o.user;
     for (const k of Object.keys(u)) if (!['uid', 'gid', 'umask', 'additionalGids', 'username'].includes(k)) p.refuse(`user.${k}`, 'is not a field bvisor knows', `remove user.${k}`);
@@ -248,8 +249,8 @@ export function execFromFlags(f: ExecFlags, launch: LaunchInputs, env: ReadonlyA
   merged.forEach((e) => (e.name + e.value).includes('\0') && p.refuse('--env', `${e.name} holds a NUL byte`, 'remove it'));
   if (f.user !== null) {
     const m = /^(\d+)(?::(\d+))?$/.exec(f.user);
-    if (!m) p.refuse('--user', `${JSON.stringify(f.user)} is not UID[:GID]`, `e.g. --user ${launch.oci?.user?.uid ?? 0}:${launch.oci?.user?.gid ?? 0}, the container's own id (names are not looked up)`);
-    else checkUser(Number(m[1]), m[2] === undefined ? (launch.oci?.user?.gid ?? 0) : Number(m[2]), undefined, '--user', p, launch);
+    if (!m) p.refuse('--user', `${JSON.stringify(f.user)} is not UID[:GID]`, `e.g. --user ${insideIds(launch).uid}:${insideIds(launch).gid}, the container's own id (names are not looked up)`);
+    else checkUser(Number(m[1]), m[2] === undefined ? insideIds(launch).gid : Number(m[2]), undefined, '--user', p, launch);
   }
   for (const c of f.caps ?? []) if (CAPABILITY_NUMBERS[c] === undefined) p.refuse('--cap', `unknown capability ${JSON.stringify(c)}`, 'see capabilities(7) for the names (CAP_…)');
   p.throwIfAny();

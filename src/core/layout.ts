@@ -62,6 +62,12 @@ export interface LayoutContext {
   };
 }
 
+/** The one id the workload's user namespace maps (to the plan's identity) and the child becomes:
+ * 0:0, or an OCI config's process.user. */
+export function insideIds(launch: Pick<LaunchInputs, 'oci'>): { uid: number; gid: number } {
+  return launch.oci?.user ?? { uid: 0, gid: 0 };
+}
+
 /** An idmapped mount's option: its owner on disk shows as the workload's identity. In a launch
  * that maps an OCI process.user (`othersAsOnDisk`), every other id shows as itself (see
  * backends/linux/lower.ts idmapLines). */

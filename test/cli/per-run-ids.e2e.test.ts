@@ -4,7 +4,7 @@
 // bound over /etc/subuid and /etc/subgid and a tmpfs over /run (where claims live), so nothing of
 // the host's is read or left. Oracles: the disk (who owns what a workload wrote, and whether
 // another may write it), /proc/<pid>/status of a container's init, the claim files.
-import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -12,7 +12,7 @@ import { BVISOR, cliEnv, ROOT } from '../helpers/cli.js';
 import { tempDir } from '../helpers/tmp.js';
 import { skipOrFail } from '../helpers/require.js';
 import { PROBE } from '../helpers/probe.js';
-import { defaultTestParent } from '../helpers/cgroups.js';
+import { BUSYBOX, containerdBundle } from '../helpers/oci-bundle.js';
 
 function canRun(): boolean {
   if (process.geteuid?.() !== 0) return (skipOrFail('root', 'per-run ids are a rootful launch'), false);
@@ -61,19 +61,10 @@ function unparentedProbe(): string {
 function userBundle(script: string, uid: number): string {
   const dir = tempDir('bvisor-ids-oci-');
   chmodSync(dir, 0o755);
-  const r = join(dir, 'rootfs');
-  for (const d of ['bin', 'etc', 'proc', 'dev', 'sys', 'tmp', 'run']) mkdirSync(join(r, d), { recursive: true });
-  copyFileSync('/bin/busybox', join(r, 'bin', 'busybox'));
-  chmodSync(join(r, 'bin', 'busybox'), 0o755);
-  symlinkSync('busybox', join(r, 'bin', 'sh'));
-  const c = JSON.parse(readFileSync(join(ROOT, 'test', 'fixtures', 'oci', 'containerd-config.json'), 'utf8'));
-  c.process.args = ['sh', '-c', script];
-  c.process.user = { uid, gid: uid };
-  c.root.readonly = false;
-  const parent = defaultTestParent();
-  c.linux.cgroupsPath = parent === null ? `bvisor-oci/${Math.random().toString(36).slice(2, 8)}` : `${parent}/oci-${Math.random().toString(36).slice(2, 8)}`;
-  writeFileSync(join(dir, 'config.json'), JSON.stringify(c));
-  return dir;
+  return containerdBundle(dir, ['sh', '-c', script], ['sh'], (c) => {
+    c.process.user = { uid, gid: uid };
+    c.root.readonly = false;
+  });
 }
 
 /** The lines of `out` that start with `key=`, as their values. */
@@ -211,7 +202,7 @@ describe('per-run ids (a bvisor range in /etc/subuid)', () => {
 
   it('an OCI process.user: the one id mapped is the user, to an id of the range of its own; a user inside the range is refused', () => {
     if (!canRun()) return;
-    if (!existsSync('/bin/busybox')) return skipOrFail('busybox', '/bin/busybox is missing (Debian busybox-static)');
+    if (!existsSync(BUSYBOX)) return skipOrFail('busybox', `${BUSYBOX} is missing (Debian busybox-static)`);
     const user = userBundle('echo "uid=$(id -u)"; echo "map=$(cat /proc/self/uid_map)"', 1000);
     const inRange = userBundle('true', 100_010);
     const r = inPrivate('bvisor:100000:64\n', `$BV run u1 -b ${user}; echo "rc=$?"; out=$($BV plan ${inRange} 2>&1); echo "plan=$?"; echo "$out" | grep -q 'is an id of the bvisor range' && echo "why=range"`);

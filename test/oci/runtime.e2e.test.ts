@@ -4,7 +4,7 @@
 // Oracles: the subreaper's own waitpid status, /proc/<pid>/status, cgroup.events, the disk.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, chownSync, closeSync, copyFileSync, mkdtempSync, openSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, closeSync, mkdtempSync, openSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BIN, BVISOR, ROOT, cli, cliEnv } from '../helpers/cli.js';
@@ -13,6 +13,7 @@ import { tempDir } from '../helpers/tmp.js';
 import { skipOrFail } from '../helpers/require.js';
 import { until } from '../helpers/wait.js';
 import { cgroupDirs, defaultTestParent, testCgroupParent } from '../helpers/cgroups.js';
+import { containerdBundle } from '../helpers/oci-bundle.js';
 
 const BUSYBOX = '/bin/busybox';
 let work = '';
@@ -30,20 +31,7 @@ afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 /** A bundle as containerd writes it (its real default config), running `args` in busybox. */
 function ociBundle(args: string[], edit: (c: Record<string, any>) => void = () => {}): string {
-  const dir = join(work, `b${Math.random().toString(36).slice(2, 8)}`);
-  const r = join(dir, 'rootfs');
-  for (const d of ['bin', 'etc', 'proc', 'dev', 'sys', 'tmp', 'run']) mkdirSync(join(r, d), { recursive: true });
-  copyFileSync(BUSYBOX, join(r, 'bin', 'busybox'));
-  chmodSync(join(r, 'bin', 'busybox'), 0o755);
-  for (const a of ['sh', 'sleep', 'cat', 'true']) symlinkSync('busybox', join(r, 'bin', a));
-  const c = JSON.parse(readFileSync(join(__dirname, '..', 'fixtures', 'oci', 'containerd-config.json'), 'utf8'));
-  c.process.args = args;
-  // The leaf under the test's cgroup parent (the engine would give its own path).
-  const parent = defaultTestParent();
-  c.linux.cgroupsPath = parent === null ? `bvisor-oci/${Math.random().toString(36).slice(2, 8)}` : `${parent}/oci-${Math.random().toString(36).slice(2, 8)}`;
-  edit(c);
-  writeFileSync(join(dir, 'config.json'), JSON.stringify(c, null, 2));
-  return dir;
+  return containerdBundle(join(work, `b${Math.random().toString(36).slice(2, 8)}`), args, ['sh', 'sleep', 'cat', 'true'], edit);
 }
 
 /** Runs `bvisor create` under the subreaper and collects what it prints. */

@@ -5,16 +5,15 @@
 // user) and capabilities(7): a uid other than 0 holds no capability after exec.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, closeSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BIN, cli, cliEnv } from '../helpers/cli.js';
 import { newRoot } from '../helpers/roots.js';
 import { skipOrFail } from '../helpers/require.js';
 import { until } from '../helpers/wait.js';
-import { defaultTestParent } from '../helpers/cgroups.js';
+import { BUSYBOX, containerdBundle } from '../helpers/oci-bundle.js';
 
-const BUSYBOX = '/bin/busybox';
 const root0 = process.geteuid?.() === 0;
 let work = '';
 
@@ -27,12 +26,13 @@ afterAll(() => rmSync(work, { recursive: true, force: true }));
 /** containerd's default config running `args` in busybox as 1000:1000, with a home that is the
  * user's alone (0700) and a file that is root's alone (0600). */
 function userBundle(args: string[], edit: (c: Record<string, any>) => void = () => {}): string {
-  const dir = join(work, `b${Math.random().toString(36).slice(2, 8)}`);
+  const dir = containerdBundle(join(work, `b${Math.random().toString(36).slice(2, 8)}`), args, ['sh', 'id', 'cat', 'touch', 'sleep'], (c) => {
+    c.process.user = { uid: 1000, gid: 1000 };
+    c.root.readonly = false;
+    edit(c);
+  });
   const r = join(dir, 'rootfs');
-  for (const d of ['bin', 'etc', 'proc', 'dev', 'sys', 'tmp', 'run', 'home/u']) mkdirSync(join(r, d), { recursive: true });
-  copyFileSync(BUSYBOX, join(r, 'bin', 'busybox'));
-  chmodSync(join(r, 'bin', 'busybox'), 0o755);
-  for (const a of ['sh', 'id', 'cat', 'touch', 'sleep']) symlinkSync('busybox', join(r, 'bin', a));
+  mkdirSync(join(r, 'home', 'u'), { recursive: true });
   writeFileSync(join(r, 'home', 'u', 'secret'), 'users-own\n');
   chmodSync(join(r, 'home', 'u', 'secret'), 0o600);
   chownSync(join(r, 'home', 'u', 'secret'), 1000, 1000);
@@ -45,14 +45,6 @@ function userBundle(args: string[], edit: (c: Record<string, any>) => void = () 
   chownSync(join(r, 'etc', 'shared'), 1500, 1500);
   writeFileSync(join(r, 'etc', 'rootonly'), 'roots-own\n');
   chmodSync(join(r, 'etc', 'rootonly'), 0o600);
-  const c = JSON.parse(readFileSync(join(__dirname, '..', 'fixtures', 'oci', 'containerd-config.json'), 'utf8'));
-  c.process.args = args;
-  c.process.user = { uid: 1000, gid: 1000 };
-  c.root.readonly = false;
-  const parent = defaultTestParent();
-  c.linux.cgroupsPath = parent === null ? `bvisor-oci/${Math.random().toString(36).slice(2, 8)}` : `${parent}/oci-${Math.random().toString(36).slice(2, 8)}`;
-  edit(c);
-  writeFileSync(join(dir, 'config.json'), JSON.stringify(c, null, 2));
   return dir;
 }
 

@@ -2,7 +2,7 @@
 // defined by native-shim/src/launch.h; the constants below mirror it, and a live test compares
 // them with the layout the shim reports about itself (bv_body_layout).
 import type { FsRule, LaunchInputs } from '../../contract/generated/types.js';
-import { servedBySpecial } from '../../core/layout.js';
+import { servedBySpecial, insideIds } from '../../core/layout.js';
 
 export const BODY_MAGIC = 0x44425642;
 export const BODY_VERSION = 6;
@@ -105,12 +105,6 @@ export interface MountStep {
   /** CLONE: the (st_dev, st_ino) the source must still have; 0n, 0n: not checked. */
   dev?: bigint;
   ino?: bigint;
-}
-
-/** The one id the workload's user namespace maps (to the plan's identity) and the child becomes:
- * 0:0, or an OCI config's process.user. */
-export function insideIds(launch: Pick<LaunchInputs, 'oci'>): { uid: number; gid: number } {
-  return launch.oci?.user ?? { uid: 0, gid: 0 };
 }
 
 /**
