@@ -176,7 +176,7 @@ async function createLoaded(o: CreateOptions, loaded: LoadedBundle, dir: string,
   let quarantine: Quarantine | null = null;
   // This container's own host ids (where bvisor has a range): held by this process until the
   // container's state exists, then by the container until delete removes it.
-  const { host, claim } = perRunHost(o.host ?? probeHost());
+  const { host, claim } = perRunHost(o.host ?? probeHost(), undefined, loaded.manifest.oci?.idMaps?.count ?? 1);
   try {
     // The journal's head before this run's id exists anywhere (its quarantine below is the first
     // place): every entry of the run (a recovery of gc's included) comes later, so list reads

@@ -110,6 +110,8 @@ export async function execContainer(o: ExecOptions): Promise<ExecStarted> {
         workload: { ...base.workload, argv0: spec.args[0]!, args: spec.args.slice(1), cwd: spec.cwd, script: false },
         capabilities: spec.capabilities,
         rlimits: spec.rlimits,
+        // One of a block's ids (the config's maps): the process becomes it (the child's setresuid).
+        ...(spec.user && base.oci ? { oci: withUser(base.oci, spec.user) } : {}),
       };
       // Its directory is checked before anything runs: the usual mistake fails here, not after.
       const pidFile = o.pidFile ? checkedPidFile(o.pidFile, o.root) : null;
@@ -166,4 +168,10 @@ export async function execContainer(o: ExecOptions): Promise<ExecStarted> {
   } finally {
     if (consoleFd >= 0) shim().bv_close(consoleFd);
   }
+}
+
+/** The container's OCI launch inputs with the ids an exec becomes (0:0: no user). */
+function withUser(oci: NonNullable<LaunchInputs['oci']>, user: { uid: number; gid: number }): NonNullable<LaunchInputs['oci']> {
+  const { user: _init, ...rest } = oci;
+  return user.uid === 0 && user.gid === 0 ? rest : { ...rest, user };
 }

@@ -27,7 +27,7 @@ export default class Exec extends BaseCommand<typeof Exec> {
     'sig-proxy': Flags.boolean({ description: 'send the signals bvisor exec gets (SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGALRM, SIGPWR) on to the process while it runs, as runc exec does, instead of killing it: bvisor exec then exits with its status when it ends (143 for a SIGTERM it did not handle)', default: false, exclusive: ['detach'] }),
     cwd: Flags.string({ description: 'working directory inside the container (default: the container\'s)' }),
     env: Flags.string({ char: 'e', description: 'NAME=value over the container\'s environment; repeatable', multiple: true, multipleNonGreedy: true }),
-    user: Flags.string({ char: 'u', description: 'UID[:GID] inside the container: only its own id exists under bvisor (0:0, or its config\'s process.user); GID defaults to its gid' }),
+    user: Flags.string({ char: 'u', description: 'UID[:GID] inside the container: its own id (0:0, or its config\'s process.user), or with a block of ids (its config\'s maps) any of them; GID defaults to its gid' }),
     cap: Flags.string({ char: 'c', description: 'a capability to keep, if the container\'s init has it (never more); repeatable', multiple: true, multipleNonGreedy: true }),
   };
 

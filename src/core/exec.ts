@@ -28,6 +28,9 @@ export interface ExecSpec {
   /** Capability numbers the process keeps (a subset of the init's). */
   capabilities: number[];
   rlimits: RlimitSetting[];
+  /** The ids the process becomes: one of the container's block of ids (an OCI config's maps),
+   * or null for the container's own (its one mapped id: no other exists). */
+  user: { uid: number; gid: number } | null;
   /** process.user.umask, or null for the container's. */
   umask: number | null;
   /** process.oomScoreAdj, or null; never below the init's (the launcher raises it to that). */
@@ -85,11 +88,22 @@ function envEntries(list: readonly string[], at: string, p: Problems): Array<{ n
 
 /** The user: the container's one mapped id (0:0, or its config's process.user), and no group but
  * its own: no other id exists inside. */
-function checkUser(uid: unknown, gid: unknown, extra: unknown, at: string, p: Problems, launch: Pick<LaunchInputs, 'oci'>): void {
+function checkUser(uid: unknown, gid: unknown, extra: unknown, at: string, p: Problems, launch: Pick<LaunchInputs, 'oci'>): ExecSpec['user'] {
   const mine = insideIds(launch);
+  // A block of ids (the config's maps): any of them, as runc lets an exec be any mapped id; still
+  // no supplementary group (the child sets none).
+  const n = launch.oci?.ids?.count;
+  if (n !== undefined) {
+    const ok = (v: unknown): boolean => typeof v === 'number' && Number.isInteger(v) && v >= 0 && v < n;
+    if (!ok(uid)) p.refuse(`${at}.uid`, `uid ${JSON.stringify(uid)} is not one of the container's ${n} ids (0–${n - 1})`, `run as an id of the container's maps, e.g. ${mine.uid}`);
+    if (!ok(gid)) p.refuse(`${at}.gid`, `gid ${JSON.stringify(gid)} is not one of the container's ${n} ids (0–${n - 1})`, `run with a gid of the container's maps, e.g. ${mine.gid}`);
+    if (extra !== undefined && (!Array.isArray(extra) || extra.some((g) => g !== gid))) p.refuse(`${at}.additionalGids`, 'bvisor sets no supplementary group for an exec', 'drop the supplementary groups');
+    return ok(uid) && ok(gid) ? { uid: uid as number, gid: gid as number } : null;
+  }
   if (uid !== mine.uid) p.refuse(`${at}.uid`, `uid ${JSON.stringify(uid)} inside the container: bvisor maps exactly one id (the container's ${mine.uid === 0 ? 'root' : `user, ${mine.uid}`}) to an unprivileged host id`, `run as uid ${mine.uid}${mine.uid === 0 ? ' (it is not host root under bvisor)' : ''}`);
   if (gid !== mine.gid) p.refuse(`${at}.gid`, `gid ${JSON.stringify(gid)} inside the container: bvisor maps exactly one group (${mine.gid})`, `run with gid ${mine.gid}`);
   if (extra !== undefined && (!Array.isArray(extra) || extra.some((g) => g !== mine.gid))) p.refuse(`${at}.additionalGids`, `only group ${mine.gid} exists inside the container`, 'drop the supplementary groups');
+  return null;
 }
 
 /** The init's capabilities ∩ the requested ones; what the init lacks is recorded as narrowed. */
@@ -149,11 +163,12 @@ export function execFromProcess(doc: unknown, launch: LaunchInputs, file: string
     else consoleSize = { rows: cs.height, cols: cs.width };
   }
   let umask: number | null = null;
+  let user: ExecSpec['user'] = null;
   if (!isObj(o.user)) p.refuse('user', 'is required (uid, gid)', `give user: { uid: ${insideIds(launch).uid}, gid: ${insideIds(launch).gid} } (the container's own id)`);
   else {
     const u = o.user;
     for (const k of Object.keys(u)) if (!['uid', 'gid', 'umask', 'additionalGids', 'username'].includes(k)) p.refuse(`user.${k}`, 'is not a field bvisor knows', `remove user.${k}`);
-    checkUser(u.uid, u.gid, u.additionalGids, 'user', p, launch);
+    user = checkUser(u.uid, u.gid, u.additionalGids, 'user', p, launch);
     if (u.username !== undefined) p.refuse('user.username', 'is a Windows field', 'use uid and gid');
     if (u.umask !== undefined) {
       if (!Number.isInteger(u.umask) || (u.umask as number) < 0 || (u.umask as number) > 0o777) p.refuse('user.umask', 'must be 0..0777', 'fix the value');
@@ -213,6 +228,7 @@ export function execFromProcess(doc: unknown, launch: LaunchInputs, file: string
     consoleSize,
     capabilities: narrowCaps(launch.capabilities, requestedCaps, narrowed),
     rlimits: narrowRlimits(launch.rlimits, rl, narrowed),
+    user,
     umask,
     oomScoreAdj,
     narrowed,
@@ -247,10 +263,11 @@ export function execFromFlags(f: ExecFlags, launch: LaunchInputs, env: ReadonlyA
     merged.push(e);
   }
   merged.forEach((e) => (e.name + e.value).includes('\0') && p.refuse('--env', `${e.name} holds a NUL byte`, 'remove it'));
+  let user: ExecSpec['user'] = null;
   if (f.user !== null) {
     const m = /^(\d+)(?::(\d+))?$/.exec(f.user);
     if (!m) p.refuse('--user', `${JSON.stringify(f.user)} is not UID[:GID]`, `e.g. --user ${insideIds(launch).uid}:${insideIds(launch).gid}, the container's own id (names are not looked up)`);
-    else checkUser(Number(m[1]), m[2] === undefined ? insideIds(launch).gid : Number(m[2]), undefined, '--user', p, launch);
+    else user = checkUser(Number(m[1]), m[2] === undefined ? insideIds(launch).gid : Number(m[2]), undefined, '--user', p, launch);
   }
   for (const c of f.caps ?? []) if (CAPABILITY_NUMBERS[c] === undefined) p.refuse('--cap', `unknown capability ${JSON.stringify(c)}`, 'see capabilities(7) for the names (CAP_…)');
   p.throwIfAny();
@@ -264,6 +281,7 @@ export function execFromFlags(f: ExecFlags, launch: LaunchInputs, env: ReadonlyA
     consoleSize: null,
     capabilities: [...launch.capabilities],
     rlimits: launch.rlimits.map((r) => ({ ...r })),
+    user,
     umask: null,
     oomScoreAdj: null,
     narrowed,

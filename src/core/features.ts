@@ -274,7 +274,7 @@ function setIdNote(files: readonly string[]): { suffix: string; note: string | u
  * unprivileged id). Returns the idmap (on-disk owner shown as the workload's own), null when no
  * mapping is needed, or a refusal.
  */
-function writeShape(ctx: FeatureCtx, g: NormalGrant, fact: PathFact): { idmap: { uid: number; gid: number } | null } | Candidate {
+function writeShape(ctx: FeatureCtx, g: NormalGrant, fact: PathFact): { idmap: Idmap | null } | Candidate {
   const me = ctx.host.mapping;
   // The bundle's own directory (or one holding it, or its config file) writable: the container
   // would rewrite the config the next create of this bundle reads (rootful, as host root on an
@@ -289,6 +289,8 @@ function writeShape(ctx: FeatureCtx, g: NormalGrant, fact: PathFact): { idmap: {
   // or not: that user's files there are its own and what it makes lands on disk as it, as under
   // runc. Only files on disk of that id become its own (every other owner shows as on disk, a
   // range id's too), so neither the mode check nor the range check below is needed for that.
+  const blk = idBlock(ctx);
+  if (blk && fact.engineStorage && fact.idmap) return { idmap: blk };
   if (ctx.manifest.oci?.user && fact.engineStorage && fact.idmap) return { idmap: ctx.manifest.oci.user };
   if (((fact.mode ?? 0) & 0o002) !== 0) return { idmap: null };
   // Where each launch has an id of its own, an id of the range is some workload's: a live one's
@@ -331,6 +333,27 @@ function writeShape(ctx: FeatureCtx, g: NormalGrant, fact: PathFact): { idmap: {
 /** Whether id lies in [start, start + count). */
 const within = (id: number, start: number, count: number): boolean => id >= start && id < start + count;
 
+/** An idmapped mount's map: the ids from uid and gid on disk show as `count` (absent: one) from
+ * the workload's identity. */
+export type Idmap = { uid: number; gid: number; count?: number };
+
+/**
+ * An OCI config's block of ids (oci.idMaps), where this host gives one: bvisor as root with a
+ * range of its own, from which the launch claims the block (host/id-claims.ts). Elsewhere the
+ * container maps its one id (narrower, said in the maps' verdict). Whether the block fits the
+ * range, and stays off it on disk, is judged in the maps' verdict (core/planner.ts).
+ */
+export function idBlock(ctx: Pick<FeatureCtx, 'host' | 'manifest'>): { uid: number; gid: number; count: number } | null {
+  const b = ctx.manifest.oci?.idMaps;
+  return b && perRunIds(ctx.host) && ctx.host.mapping.range ? b : null;
+}
+
+/** Whether a launch's idmapped mounts show every id they do not map as on disk (lower.ts
+ * idmapLines): with an OCI process.user or a block of ids. */
+export function othersAsOnDisk(ctx: Pick<FeatureCtx, 'host' | 'manifest'>): boolean {
+  return ctx.manifest.oci?.user !== undefined || idBlock(ctx) !== null;
+}
+
 /** The idmap a write grant gets (planner and feature table agree through this). */
 /** The idmap a writable rootfs gets (rootful, owned by a regular user). */
 /** Why CAP_SETFCAP is not kept beside a writable idmapped mount. */
@@ -352,10 +375,13 @@ export function keptCapabilities(ctx: FeatureCtx): { keep: string[]; dropped: st
   return idmapped ? { keep: keep.filter((c) => c !== 'CAP_SETFCAP'), dropped: 'CAP_SETFCAP' } : { keep, dropped: null };
 }
 
-export function rootIdmap(ctx: FeatureCtx): { uid: number; gid: number } | null {
+export function rootIdmap(ctx: FeatureCtx): Idmap | null {
   const r = ctx.paths.root;
   const m = ctx.manifest.root;
   if (!r || !m || r.kind !== 'directory' || !canNamespace(ctx.host)) return null;
+  // A config's block of ids: the rootfs, read-only too, shows its owners on disk as the block.
+  const blk = idBlock(ctx);
+  if (blk) return r.idmap === true ? blk : null;
   // A config's process.user other than 0:0: the rootfs, read-only too, is idmapped so that its
   // files owned on disk by that id are the user's (root's are read through their mode).
   const user = ctx.manifest.oci?.user;
@@ -368,12 +394,14 @@ export function rootIdmap(ctx: FeatureCtx): { uid: number; gid: number } | null 
 /** A read-only bind of an engine's storage (a podman volume), where the container runs as an OCI
  * user (oci.user): idmapped from that user, so its files there are its own to read, as under runc
  * (the mount is read-only: nothing is written through it). */
-function readIdmap(ctx: FeatureCtx, fact: PathFact): { uid: number; gid: number } | null {
+function readIdmap(ctx: FeatureCtx, fact: PathFact): Idmap | null {
+  const blk = idBlock(ctx);
+  if (blk) return fact.engineStorage === true && fact.idmap === true ? blk : null;
   const user = ctx.manifest.oci?.user;
   return user && ctx.host.identity.euid === 0 && fact.engineStorage === true && fact.idmap === true ? user : null;
 }
 
-export function grantIdmap(ctx: FeatureCtx, g: NormalGrant): { uid: number; gid: number } | null {
+export function grantIdmap(ctx: FeatureCtx, g: NormalGrant): Idmap | null {
   const fact = ctx.paths.grants[g.index];
   if (!fact || fact.kind === 'missing' || !canNamespace(ctx.host)) return null;
   if (!g.access.includes('write')) return fact.kind === 'directory' || fact.kind === 'file' ? readIdmap(ctx, fact) : null;
@@ -448,7 +476,7 @@ function linuxGrant(ctx: FeatureCtx, g: NormalGrant): Candidate[] {
       }
     } else if (ns && (fact.kind === 'directory' || fact.kind === 'file')) idmap = readIdmap(ctx, fact);
     // rbind: the mounts beneath the source come too (every grant but an OCI `bind`).
-    shape = `mount(${g.submounts === false ? 'bind' : 'rbind'},${writes ? 'rw' : 'ro'}${g.access.includes('exec') ? '' : ',noexec'}${idmap ? `,${idmapOption(idmap, ctx.host.mapping, ctx.manifest.oci?.user !== undefined)}` : ''}${setId.suffix})`;
+    shape = `mount(${g.submounts === false ? 'bind' : 'rbind'},${writes ? 'rw' : 'ro'}${g.access.includes('exec') ? '' : ',noexec'}${idmap ? `,${idmapOption(idmap, ctx.host.mapping, othersAsOnDisk(ctx))}` : ''}${setId.suffix})`;
   }
   const ll = abi >= 1 ? `+landlock(abi=${Math.min(abi, KNOWN_ABI)},rights=${abbreviate(needed.filter((r) => !lacking.includes(r)))})` : '';
   const out: Candidate[] = [];
@@ -681,7 +709,7 @@ function wasmGrant(ctx: FeatureCtx, g: NormalGrant): Candidate[] {
     if (writes) {
       const w = writeShape(ctx, g, fact);
       if (!('idmap' in w)) return [w];
-      if (w.idmap) idmap = `,${idmapOption(w.idmap, ctx.host.mapping, ctx.manifest.oci?.user !== undefined)}`;
+      if (w.idmap) idmap = `,${idmapOption(w.idmap, ctx.host.mapping, othersAsOnDisk(ctx))}`;
     }
     out.push(have(`wasm:preopen(openat2-beneath,${mode})+linux:mount(rbind,${mode}${idmap})${llSuffix(ctx.host.landlock.abi)}`, 'enforced'));
   } else out.push(missing(`wasm:preopen(openat2-beneath,${mode})+linux:mount`, 'enforced', 'BV_PLAN_USERNS_UNAVAILABLE', 'the runner needs a mount namespace to hold only the preopened directories', 'mark the grant guarantee: mediated to rely on the WASI host alone'));
@@ -768,7 +796,14 @@ export const FEATURES: Record<Backend, BackendFeatures> = {
       }
       // A config's process.user other than 0:0: its files in the image must be its own, which
       // takes an idmapped rootfs (bvisor as root; a rootless caller's files are all its own).
-      const user = ctx.manifest.oci?.user;
+      // A block of ids (the config's maps, bvisor's range): the rootfs, read-only too, is
+      // idmapped from the config's host ids, which the maps' verdict has checked.
+      const blk = idBlock(ctx);
+      if (blk && r.idmap !== true) {
+        return [missing('linux:mount(pivot_root,idmap)', 'enforced', 'BV_OCI_UNSUPPORTED', `linux.uidMappings: the rootfs ${r.path} cannot be idmapped (an overlay snapshot cannot), so its files owned on disk by the config's ids (${blk.uid}–${blk.uid + blk.count - 1}) would not be the container's`, 'use a snapshotter or storage driver whose rootfs is a plain directory (containerd: --snapshotter native; podman: --storage-driver vfs), or drop the user namespace maps')];
+      }
+      if (blk && ctx.manifest.root?.readonly) return [namespaced(ctx, `linux:mount(pivot_root,ro,${idmapOption(blk, ctx.host.mapping, true)})`, 'container mode')];
+      const user = blk ? undefined : ctx.manifest.oci?.user;
       if (user && ctx.host.identity.euid !== 0) {
         return [missing('linux:userns', 'enforced', 'BV_OCI_UNSUPPORTED', `process.user ${user.uid}:${user.gid}: bvisor maps an id other than 0 only when it runs as root`, 'run the container as uid 0 (it is not host root under bvisor), or run bvisor as root')];
       }
@@ -791,9 +826,9 @@ export const FEATURES: Record<Backend, BackendFeatures> = {
       if (ctx.manifest.root && !ctx.manifest.root.readonly) {
         const w = writeShape(ctx, { index: -1, path: ctx.manifest.root.path, bundleRelative: true, access: 'read-write', recursive: true, guarantee: ctx.manifest.root.guarantee }, r);
         if (!('idmap' in w)) return [w];
-        const mapped = user ?? w.idmap;
+        const mapped = blk ?? user ?? w.idmap;
         if (mapped && canNamespace(ctx.host)) {
-          idmap = `,${idmapOption(mapped, ctx.host.mapping, user !== undefined)}`;
+          idmap = `,${idmapOption(mapped, ctx.host.mapping, othersAsOnDisk(ctx))}`;
           const kept = setIdReadonly(r, `the rootfs ${r.path}`, 'linux:mount(pivot_root,idmap)');
           if (!('files' in kept)) return [kept];
           setId = setIdNote(kept.files);

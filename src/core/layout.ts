@@ -60,6 +60,9 @@ export interface LayoutContext {
     /** process.user other than 0:0: idmapped mounts show every other id as on disk. */
     user?: { uid: number; gid: number };
   };
+  /** Idmapped mounts show every id they do not map as on disk (features.ts othersAsOnDisk: an
+   * OCI process.user, or a block of ids). Absent: as oci.user says. */
+  othersAsOnDisk?: boolean;
 }
 
 /** The one id the workload's user namespace maps (to the plan's identity) and the child becomes:
@@ -68,11 +71,21 @@ export function insideIds(launch: Pick<LaunchInputs, 'oci'>): { uid: number; gid
   return launch.oci?.user ?? { uid: 0, gid: 0 };
 }
 
-/** An idmapped mount's option: its owner on disk shows as the workload's identity. In a launch
- * that maps an OCI process.user (`othersAsOnDisk`), every other id shows as itself (see
+/** The host ids the workload's process holds once it has become insideIds: the plan's identity,
+ * or, with an OCI config's block of ids (0..count-1 from the identity), its place in the block. */
+export function hostIdsOf(launch: Pick<LaunchInputs, 'oci' | 'identity'>): { uid: number; gid: number } {
+  if (!launch.oci?.ids) return { uid: launch.identity.uid, gid: launch.identity.gid };
+  const inside = insideIds(launch);
+  return { uid: launch.identity.uid + inside.uid, gid: launch.identity.gid + inside.gid };
+}
+
+/** An idmapped mount's option: its owner on disk shows as the workload's identity (a block of
+ * `count` ids from there as as many from the identity's: `×count`). In a launch that maps an OCI
+ * process.user or a block (`othersAsOnDisk`), every other id shows as itself (see
  * backends/linux/lower.ts idmapLines). */
-export function idmapOption(idmap: { uid: number; gid: number }, identity: { uid: number; gid: number }, othersAsOnDisk: boolean): string {
-  return `idmap=${idmap.uid}:${idmap.gid}→${identity.uid}:${identity.gid}${othersAsOnDisk ? '(others as on disk)' : ''}`;
+export function idmapOption(idmap: { uid: number; gid: number; count?: number }, identity: { uid: number; gid: number }, othersAsOnDisk: boolean): string {
+  const n = idmap.count !== undefined && idmap.count > 1 ? `×${idmap.count}` : '';
+  return `idmap=${idmap.uid}:${idmap.gid}${n}→${identity.uid}:${identity.gid}${n}${othersAsOnDisk ? '(others as on disk)' : ''}`;
 }
 
 /** Mount attributes a grant's bind gets: exactly its access, never set-id or device files. */
@@ -99,7 +112,7 @@ export function layoutFor(launch: LayoutInputs, ctx: LayoutContext): LayoutEntry
   if (!launch.namespaces.includes('mount')) return [];
   const out: LayoutEntry[] = [];
   const container = launch.root !== null;
-  const othersAsOnDisk = ctx.oci?.user !== undefined;
+  const othersAsOnDisk = ctx.othersAsOnDisk ?? ctx.oci?.user !== undefined;
   const rootIdmap = launch.root?.idmap ? [idmapOption(launch.root.idmap, launch.identity, othersAsOnDisk)] : [];
   out.push(container ? { target: '/', kind: 'root', source: launch.root!.path, options: [launch.root!.readonly ? 'ro' : 'rw', 'nosuid', 'nodev', ...rootIdmap], clause: 'root' } : { target: '/', kind: 'root', source: 'tmpfs', options: ['ro', 'nosuid', 'nodev', 'mode=755'], clause: 'filesystem' });
 

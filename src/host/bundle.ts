@@ -341,8 +341,9 @@ export function resolvePlanPaths(m: NormalManifest, bundleDir: string, bundleFd:
     // Rootful write grants not already the workload's: can an idmapped mount bridge them?
     if (rootful && g.access.includes('write') && f.kind === 'directory' && f.uid !== 0 && f.gid !== 0) f.idmap = idmappable(f.path);
     // An engine's binds and rootfs are root's: bridged by an idmapped mount where the filesystem has them.
-    // (Read-only ones too for a process.user: its files in a volume are its own to read.)
-    else if (rootful && m.oci && (g.access.includes('write') || m.oci.user) && (f.kind === 'directory' || f.kind === 'file')) f.idmap = idmappable(f.path);
+    // (Read-only ones too for a process.user or a block of ids: their files in a volume are the
+    // container's own to read.)
+    else if (rootful && m.oci && (g.access.includes('write') || m.oci.user || m.oci.idMaps) && (f.kind === 'directory' || f.kind === 'file')) f.idmap = idmappable(f.path);
     // A `bind` leaves out the mounts beneath its source: which are there, for the planner.
     if (g.submounts === false && f.kind === 'directory') f.submounts = mountsBeneath(f.path);
     // (A writable bind of one such file is itself the file found: the planner refuses it.)
@@ -351,8 +352,9 @@ export function resolvePlanPaths(m: NormalManifest, bundleDir: string, bundleFd:
   });
   // An OCI config may name its rootfs absolutely (podman: the storage's layer directory).
   const root = m.root ? (m.oci && m.root.path.startsWith('/') ? resolveHostPath(m.root.path) : inBundle(m.root.path, ['root', 'path'], 'root.path')) : null;
-  // (Read-only too for an OCI process.user other than 0:0: its files in the image are its own.)
-  if (root && rootful && m.root && (!m.root.readonly || m.oci?.user) && root.kind === 'directory' && (m.oci || (root.uid !== 0 && root.gid !== 0))) root.idmap = idmappable(root.path);
+  // (Read-only too for an OCI process.user other than 0:0, or a block of ids: their files in the
+  // image are the container's own.)
+  if (root && rootful && m.root && (!m.root.readonly || m.oci?.user || m.oci?.idMaps) && root.kind === 'directory' && (m.oci || (root.uid !== 0 && root.gid !== 0))) root.idmap = idmappable(root.path);
   if (root && m.oci && root.idmap && !m.root?.readonly) root.setIdScan = scanSetId(root.path);
   // The manifest's rule (not the bundle itself) is about spelling; a link to `.` is the same
   // directory. (An OCI config's root is judged with its storage, in loadOpened.)

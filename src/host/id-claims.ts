@@ -16,7 +16,7 @@
 // there), a state or a /proc/<pid>/stat that cannot be read, a claim file this bvisor cannot read.
 // Every read and write is under one flock (the kernel drops it with its holder). The range's
 // first id is never given out (claimIds says why).
-import { closeSync, fstatSync, lstatSync, mkdirSync, openSync, readFileSync, readlinkSync, rmSync, constants as C } from 'node:fs';
+import { closeSync, fstatSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync, constants as C } from 'node:fs';
 import { randomInt, randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { BvisorError } from '../contract/errors.js';
@@ -47,6 +47,8 @@ interface ClaimFile {
   token: string;
   uid: number;
   gid: number;
+  /** How many consecutive ids from uid and gid (absent: one). */
+  count?: number;
   holders: IdHolder[];
 }
 
@@ -265,13 +267,15 @@ function retryReleases(): void {
 }
 
 /**
- * An id of `range` for this process's launch (and what it holds it with). The range's first id is
- * never one: every launch shared it before ids were per run (containers made then may still run
- * as it), and `bvisor plan` shows it for a launch it cannot know. The others from a random place:
- * an id let go is not the next one taken, so what a run left in a shared grant meets the next
- * owner of its id as seldom as the range allows. Every id held: BV_IDS_EXHAUSTED.
+ * `count` consecutive ids of `range` for this process's launch (one, or an OCI config's block: its
+ * user namespace maps container ids 0..count-1 to them), and what it holds them with. The range's
+ * first id is never one: every launch shared it before ids were per run (containers made then may
+ * still run as it), and `bvisor plan` shows it for a launch it cannot know. The others from a
+ * random place among the free ones: an id let go is not the next one taken, so what a run left in
+ * a shared grant meets the next owner of its id as seldom as the range allows. A block's claim is
+ * one file, named by its first uid, saying how many it holds. Too few free: BV_IDS_EXHAUSTED.
  */
-export function claimIds(range: IdRange, dir: string = ID_CLAIMS_DIR): IdClaim {
+export function claimIds(range: IdRange, dir: string = ID_CLAIMS_DIR, count = 1): IdClaim {
   const here = ownNamespaces();
   const procs = here.proc;
   if (procs === null) throw new BvisorError('BV_IO', `per-run ids: /proc is not this pid namespace's (/proc/self is not pid ${process.pid}), so no process holding an id can be judged; nothing was run`, { hint: 'mount a /proc of this pid namespace (unshare --pid --fork --mount-proc), or run bvisor where /proc is its own' });
@@ -281,25 +285,78 @@ export function claimIds(range: IdRange, dir: string = ID_CLAIMS_DIR): IdClaim {
   retryReleases();
   const d = claimsDir(dir);
   const usable = range.count - 1;
+  const what = count === 1 ? 'an id' : `a block of ${count} consecutive ids`;
+  const hint = `${dir}/<uid> names each claim's holders (state directories, pids, the namespaces they were named in) and how many ids it holds; delete containers no longer needed, remove a claim whose holders' namespaces are known to be gone, or give bvisor a larger range in /etc/subuid and /etc/subgid (bvisor:START:COUNT)`;
+  if (!Number.isInteger(count) || count < 1 || count > usable) throw new BvisorError('BV_IDS_EXHAUSTED', `${what} cannot come from bvisor's range, which gives out ${usable} (${range.uid + 1}–${range.uid + range.count - 1}); nothing was run`, { hint });
   return locked(d, () => {
-    const from = usable > 1 ? randomInt(usable) : 0;
-    /** Ids held only by holders this bvisor cannot judge (another namespace's, or unreadable). */
+    // Every claim's ids (by their place in the range): held ones are busy; ones nothing holds any
+    // more are taken over (removed) where the new claim meets them.
+    const busy: Array<[number, number]> = [];
+    const stale: Array<{ path: string; from: number; to: number }> = [];
+    /** Claims held only by holders this bvisor cannot judge (another namespace's, or unreadable). */
     let unjudged = 0;
-    for (let k = 0; k < usable; k++) {
-      const index = 1 + ((from + k) % usable);
-      const uid = range.uid + index;
-      const now = readClaim(join(d, String(uid)));
-      if (now && held(now, here)) {
-        if (now === 'unreadable' || !now.holders.some((h) => ('proc' in h ? here.proc : here.mnt) === h.ns && exists(h, here))) unjudged++;
-        continue;
-      }
-      const c: ClaimFile = { v: 1, token: randomUUID(), uid, gid: range.gid + index, holders: [me] };
-      writeClaim(d, c);
-      return handle(d, c, index, me, here);
+    for (const name of listClaims(d)) {
+      const uid = Number(name);
+      const path = join(d, name);
+      const c = readClaim(path);
+      if (!c) continue;
+      const from = uid - range.uid;
+      // An unreadable claim holds, and how many ids it holds cannot be known: all above it (fail
+      // closed). A claim outside the range (the range changed) holds nothing of it.
+      const to = c === 'unreadable' ? range.count : from + claimCount(c);
+      if (held(c, here)) {
+        busy.push([from, to]);
+        if (c === 'unreadable' || !c.holders.some((h) => ('proc' in h ? here.proc : here.mnt) === h.ns && exists(h, here))) unjudged++;
+      } else stale.push({ path, from, to });
     }
-    const other = unjudged ? `; ${unjudged} of them only by holders this bvisor cannot judge (recorded in another mount, pid or time namespace, which only a bvisor there can judge, or a claim it cannot read)` : '';
-    throw new BvisorError('BV_IDS_EXHAUSTED', `every one of the ${usable} ids bvisor's range gives out (${range.uid + 1}–${range.uid + range.count - 1}) is held by a live run, a spare wasm runner or a container (stopped ones too, until their delete)${other}; nothing was run`, { hint: `${dir}/<uid> names each id's holders (state directories, pids, the namespaces they were named in); delete containers no longer needed, remove a claim whose holders' namespaces are known to be gone, or give bvisor a larger range in /etc/subuid and /etc/subgid (bvisor:START:COUNT)` });
+    const index = freeStart(busy, 1, range.count, count);
+    if (index === null) {
+      const other = unjudged ? `; ${unjudged} of them only by holders this bvisor cannot judge (recorded in another mount, pid or time namespace, which only a bvisor there can judge, or a claim it cannot read)` : '';
+      const held = count === 1 ? `every one of the ${usable} ids bvisor's range gives out (${range.uid + 1}–${range.uid + range.count - 1}) is held` : `no ${count} consecutive ids of the ${usable} bvisor's range gives out (${range.uid + 1}–${range.uid + range.count - 1}) are free: the claims between them are held`;
+      throw new BvisorError('BV_IDS_EXHAUSTED', `${held} by a live run, a spare wasm runner or a container (stopped ones too, until their delete)${other}; nothing was run`, { hint });
+    }
+    for (const s of stale) if (s.from < index + count && index < s.to) rmSync(s.path, { force: true });
+    const c: ClaimFile = { v: 1, token: randomUUID(), uid: range.uid + index, gid: range.gid + index, ...(count > 1 ? { count } : {}), holders: [me] };
+    writeClaim(d, c);
+    return handle(d, c, index, me, here);
   });
+}
+
+/** The claim files (named by their first uid) in the directory. */
+function listClaims(d: string): string[] {
+  try {
+    return readdirSync(d).filter((n) => /^[0-9]{1,10}$/.test(n));
+  } catch (e) {
+    throw claimsError(`read ${d}`, e);
+  }
+}
+
+/** How many ids a claim holds (files written before blocks hold one). */
+const claimCount = (c: ClaimFile): number => (Number.isInteger(c.count) && c.count! >= 1 ? c.count! : 1);
+
+/**
+ * A random start s in [lo, hi - count] whose [s, s + count) meets no busy interval, each start
+ * equally likely; null when there is none. Linear in the number of busy intervals, whatever the
+ * range's size (a range of 2^31 ids is common).
+ */
+export function freeStart(busy: ReadonlyArray<readonly [number, number]>, lo: number, hi: number, count: number, pick: (n: number) => number = randomInt): number | null {
+  const sorted = [...busy].sort((a, b) => a[0] - b[0]);
+  const gaps: Array<[number, number]> = []; // [first start, number of starts]
+  let at = lo;
+  for (const [a, b] of [...sorted, [hi, hi] as const]) {
+    const end = Math.min(a, hi);
+    if (end - at >= count) gaps.push([at, end - at - count + 1]);
+    at = Math.max(at, b);
+    if (at >= hi) break;
+  }
+  const total = gaps.reduce((n, g) => n + g[1], 0);
+  if (total === 0) return null;
+  let r = total > 1 ? pick(total) : 0;
+  for (const [first, n] of gaps) {
+    if (r < n) return first + r;
+    r -= n;
+  }
+  return null;
 }
 
 /** Whether this host keeps claims at all (as root, where a launch made the directory): delete
@@ -346,11 +403,14 @@ export function releaseUnheld(uid: number, runId: string | null = null, dir: str
  * the caller's own). The caller releases the claim when its launch is over (a run) or lets the
  * container it made hold it (create); the planner then names this id in every mechanism.
  */
-export function perRunHost(host: HostFacts, dir: string = ID_CLAIMS_DIR): { host: HostFacts; claim: IdClaim | null } {
+export function perRunHost(host: HostFacts, dir: string = ID_CLAIMS_DIR, count = 1): { host: HostFacts; claim: IdClaim | null } {
   const range = host.mapping.range ?? null;
   if (!perRunIds(host) || range === null) return { host, claim: null };
-  const claim = claimIds(range, dir);
-  const source = `${host.mapping.source.replace(/, id \d+ of .*$/, '')}, id ${claim.index} of ${range.count}: this launch's own`;
+  // A block the range cannot hold is the planner's to refuse (naming the config's maps): one id
+  // until then.
+  const n = count > 1 && count <= range.count - 1 ? count : 1;
+  const claim = claimIds(range, dir, n);
+  const source = `${host.mapping.source.replace(/, ids? \d+.* of .*$/, '')}, ${n === 1 ? `id ${claim.index}` : `ids ${claim.index}–${claim.index + n - 1}`} of ${range.count}: this launch's own`;
   return { host: { ...host, mapping: { uid: claim.uid, gid: claim.gid, source, range } }, claim };
 }
 

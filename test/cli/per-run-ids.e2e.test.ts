@@ -4,7 +4,7 @@
 // bound over /etc/subuid and /etc/subgid and a tmpfs over /run (where claims live), so nothing of
 // the host's is read or left. Oracles: the disk (who owns what a workload wrote, and whether
 // another may write it), /proc/<pid>/status of a container's init, the claim files.
-import { chmodSync, chownSync, existsSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -216,6 +216,80 @@ describe('per-run ids (a bvisor range in /etc/subuid)', () => {
     // exit 3: refused by the planner (docs/exit-codes.md).
     expect(said(r.stdout, 'plan')).toEqual(['3']);
     expect(said(r.stdout, 'why')).toEqual(['range']);
+  });
+
+  it('an OCI config asking for a block of ids gets one of the range: users switch inside, files land as the config\'s ids on disk, exec as any of them', () => {
+    if (!canRun()) return;
+    if (!existsSync(BUSYBOX)) return skipOrFail('busybox', `${BUSYBOX} is missing (Debian busybox-static)`);
+    // As podman --userns=auto or Kubernetes hostUsers: false send it: container ids 0..199 on host
+    // ids 300000..300199, the engine's copy of the image owned by them on disk.
+    const DISK = 300_000;
+    const N = 200;
+    const blockBundle = (args: string[]): string => {
+      const dir = tempDir('bvisor-ids-blk-');
+      chmodSync(dir, 0o755);
+      containerdBundle(dir, args, ['sh', 'id', 'su', 'stat', 'touch', 'cat', 'chown', 'sleep', 'ls'], (c) => {
+        c.linux.namespaces.push({ type: 'user' });
+        c.linux.uidMappings = [{ containerID: 0, hostID: DISK, size: N }];
+        c.linux.gidMappings = [{ containerID: 0, hostID: DISK, size: N }];
+        c.root.readonly = false;
+      });
+      const rootfs = join(dir, 'rootfs');
+      mkdirSync(join(rootfs, 'home', 'www'), { recursive: true });
+      writeFileSync(join(rootfs, 'etc', 'passwd'), 'root:x:0:0:root:/root:/bin/sh\nwww:x:101:101:www:/home/www:/bin/sh\n');
+      writeFileSync(join(rootfs, 'etc', 'group'), 'root:x:0:\nwww:x:101:\n');
+      writeFileSync(join(rootfs, 'home', 'www', 'secret'), 'www-secret\n', { mode: 0o600 });
+      spawnSync('chown', ['-R', `${DISK}:${DISK}`, rootfs]);
+      chownSync(join(rootfs, 'home', 'www'), DISK + 101, DISK + 101);
+      chownSync(join(rootfs, 'home', 'www', 'secret'), DISK + 101, DISK + 101);
+      chmodSync(join(rootfs, 'home', 'www'), 0o700);
+      return dir;
+    };
+    const run = blockBundle([
+      'sh',
+      '-c',
+      'echo "map=$(cat /proc/self/uid_map)"; echo "www=$(stat -c %u:%g /home/www)"; touch /home/made-by-root && chown 102:102 /home/made-by-root && echo chown=ok; ' +
+        'su -s /bin/sh www -c \'echo "as=$(id -u):$(id -g)"; echo "secret=$(cat /home/www/secret)"; touch /home/www/made; echo made=$?; touch /etc/x 2>/dev/null; echo etc=$?\'',
+    ]);
+    const sleeper = blockBundle(['sleep', '30']);
+    const r = inPrivate(
+      'bvisor:100000:1024\n',
+      `$BV run b1 -b ${run}; echo "rc=$?"; $BV create b2 -b ${sleeper} && $BV start b2 && ` +
+        `$BV exec --user 101:101 b2 sh -c 'echo "ex=$(id -u):$(id -g)"; touch /home/www/e; cat /home/www/secret'; echo "exec=$?"; ` +
+        `$BV exec --user ${N}:0 b2 true 2>/dev/null; echo "outside=$?"; echo "map2=$($BV exec b2 cat /proc/self/uid_map)"; ` +
+        `echo "init=$(grep ^Uid: /proc/$($BV state b2 | tr -d ' \\n' | sed 's/.*"pid":\\([0-9]*\\).*/\\1/')/status)"; $BV delete -f b2; echo "left=$(ls /run/bvisor-ids | grep -v lock | tr '\\n' ,)"`,
+    );
+    expect(said(r.stdout, 'rc'), r.stdout + r.stderr).toEqual(['0']);
+    // user_namespaces(7): "inside outside count": the whole block, from an id of the range.
+    const [inside, outside, count] = said(r.stdout, 'map')[0]!.trim().split(/\s+/).map(Number);
+    expect([inside, count]).toEqual([0, N]);
+    expect(outside).toBeGreaterThan(100_000);
+    expect(outside! + N).toBeLessThanOrEqual(100_000 + 1024);
+    // The image's files show as the config's container ids: disk 300101 is 101.
+    expect(said(r.stdout, 'www')).toEqual(['101:101']);
+    // Root has its capabilities over the block's files (chown to another of its ids)...
+    expect(said(r.stdout, 'chown'), r.stdout + r.stderr).toEqual(['ok']);
+    // ...and becomes another of them (setresuid; without a block: EINVAL, nothing mapped).
+    expect(said(r.stdout, 'as')).toEqual(['101:101']);
+    expect(said(r.stdout, 'secret')).toEqual(['www-secret']);
+    expect(said(r.stdout, 'made')).toEqual(['0']);
+    expect(said(r.stdout, 'etc')).toEqual(['1']);
+    // On disk, what each made is the config's host id for it.
+    const owner = (p: string): string => spawnSync('stat', ['-c', '%u:%g', join(run, 'rootfs', p)], { encoding: 'utf8' }).stdout.trim();
+    expect(owner('home/made-by-root')).toBe(`${DISK + 102}:${DISK + 102}`);
+    expect(owner('home/www/made')).toBe(`${DISK + 101}:${DISK + 101}`);
+    // exec as another id of the block; an id outside it is refused (exit 125).
+    expect(said(r.stdout, 'ex')).toEqual(['101:101']);
+    expect(r.stdout).toContain('www-secret\nexec=0');
+    expect(spawnSync('stat', ['-c', '%u:%g', join(sleeper, 'rootfs', 'home', 'www', 'e')], { encoding: 'utf8' }).stdout.trim()).toBe(`${DISK + 101}:${DISK + 101}`);
+    expect(said(r.stdout, 'outside')).toEqual(['125']);
+    // The init, from the host: the block's first id (the container's root), in all four fields.
+    const [in2, first2, count2] = said(r.stdout, 'map2')[0]!.trim().split(/\s+/).map(Number);
+    expect([in2, count2]).toEqual([0, N]);
+    const uids = said(r.stdout, 'init')[0]!.replace(/^Uid:/, '').trim().split(/\s+/).map(Number);
+    expect(uids).toEqual([first2, first2, first2, first2]);
+    // delete let the block go.
+    expect(said(r.stdout, 'left')).toEqual(['']);
   });
 
   it('an API run (no state entry) whose workload outlives its killed process keeps the id held by the workload', () => {

@@ -90,6 +90,20 @@ describe('exec requests (pure)', () => {
     expect(refusal(() => execFromProcess({ ...base, user: { uid: 1000, gid: 100, additionalGids: [0] } }, mapped, 'p')).issues.map((i) => i.clause)).toEqual(['user.additionalGids']);
   });
 
+  it('a container with a block of ids (the config\'s maps): exec runs as any of them, and as nothing outside; the spec names whom', () => {
+    const block = { ...launch, oci: { ...launch.oci!, user: { uid: 101, gid: 101 }, ids: { uid: 300_000, gid: 300_000, count: 200 } } };
+    expect(execFromFlags({ args: ['id'], env: [], cwd: null, user: '0', tty: false }, block, []).user).toEqual({ uid: 0, gid: 101 });
+    expect(execFromFlags({ args: ['id'], env: [], cwd: null, user: '199:5', tty: false }, block, []).user).toEqual({ uid: 199, gid: 5 });
+    expect(execFromFlags({ args: ['id'], env: [], cwd: null, user: null, tty: false }, block, []).user).toBeNull();
+    expect(execFromProcess({ ...base, user: { uid: 7, gid: 8 } }, block, 'p').user).toEqual({ uid: 7, gid: 8 });
+    const e = refusal(() => execFromFlags({ args: ['id'], env: [], cwd: null, user: '200:200', tty: false }, block, []));
+    expect(e.issues.map((i) => i.clause)).toEqual(['--user.uid', '--user.gid']);
+    expect(e.issues[0]!.message).toContain("not one of the container's 200 ids (0–199)");
+    expect(refusal(() => execFromProcess({ ...base, user: { uid: 7, gid: 8, additionalGids: [9] } }, block, 'p')).issues.map((i) => i.clause)).toEqual(['user.additionalGids']);
+    // Without a block, the spec names no user: the container's own id.
+    expect(execFromFlags({ args: ['id'], env: [], cwd: null, user: '0:0', tty: false }, launch, []).user).toBeNull();
+  });
+
   it('splits exec\'s argv at the container id: values of known flags are skipped, `--` is optional', () => {
     expect(splitExecArgv(['--root', '/r', '-e', 'A=1', '--detach', 'ID', 'sh', '-c', 'x -e y'])).toEqual({ head: ['--root', '/r', '-e', 'A=1', '--detach', 'ID'], command: ['sh', '-c', 'x -e y'] });
     expect(splitExecArgv(['--process=/p.json', '--pid-file', 'f', 'ID'])).toEqual({ head: ['--process=/p.json', '--pid-file', 'f', 'ID'], command: [] });

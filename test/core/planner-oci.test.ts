@@ -448,3 +448,106 @@ describe('process.user other than 0:0', () => {
     expect(planOf(asUser(0, 0, (c) => (c.root.readonly = true))).launch!.root!.idmap).toBeNull();
   });
 });
+
+// A block of ids (docs/oci.md, linux.uidMappings): a config whose maps ask for more than one id
+// (podman --userns=auto, Kubernetes hostUsers: false), where bvisor has a range of its own. The
+// expected maps are user_namespaces(7)'s "inside outside count" lines, from the config.
+describe('a block of ids: linux.uidMappings of one line from 0, with a bvisor range', () => {
+  const RANGE = { uid: 100_000, gid: 100_000, count: 1024 };
+  const ranged = (range = RANGE): HostFacts => {
+    const h = hybridHost();
+    h.mapping = { uid: range.uid + 1, gid: range.gid + 1, source: 'ids of the bvisor range', range };
+    return h;
+  };
+  const asked = (hostID: number, size: number, edit: (c: Record<string, any>) => void = () => {}): Record<string, any> => {
+    const c = containerd();
+    delete c.linux.seccomp;
+    c.linux.namespaces.push({ type: 'user' });
+    c.linux.uidMappings = [{ containerID: 0, hostID, size }];
+    c.linux.gidMappings = [{ containerID: 0, hostID, size }];
+    edit(c);
+    return c;
+  };
+  const clause = (p: Plan, name: string) => p.clauses.find((c) => c.clause === name);
+
+  it('the launch maps the whole block from an id of the range; the rootfs, read-only too, shows the config\'s ids on disk as the block', () => {
+    for (const readonly of [false, true]) {
+      const p = planOf(asked(300_000, 200, (c) => (c.root.readonly = readonly)), ranged());
+      expect(p.refusals).toEqual([]);
+      expect(p.launch!.oci!.ids).toEqual({ uid: 300_000, gid: 300_000, count: 200 });
+      expect(p.launch!.oci).not.toHaveProperty('user');
+      expect(p.launch!.root!.idmap).toEqual({ uid: 300_000, gid: 300_000, count: 200 });
+      expect(p.launch!.layout.find((e) => e.target === '/')!.options).toContain('idmap=300000:300000×200→100001:100001×200(others as on disk)');
+      expect(clause(p, 'linux.uidMappings')).toMatchObject({ verdict: 'enforced', mechanism: 'linux:userns(0→100001×200)', reason: expect.stringContaining('100001–100200') });
+      // The container's root keeps the config's capabilities (but CAP_SETFCAP, as on any idmapped root).
+      const caps = containerd().process.capabilities.effective as string[];
+      expect(p.launch!.capabilities.length).toBe(caps.length - 1);
+    }
+  });
+
+  it('a process.user of the block is what the process becomes, with no capability; one outside the block is refused', () => {
+    const p = planOf(asked(300_000, 200, (c) => (c.process.user = { uid: 101, gid: 101 })), ranged());
+    expect(p.refusals).toEqual([]);
+    expect(p.launch!.oci!.user).toEqual({ uid: 101, gid: 101 });
+    expect(p.launch!.root!.idmap).toEqual({ uid: 300_000, gid: 300_000, count: 200 });
+    expect(p.launch!.capabilities).toEqual([]);
+    expect(clause(p, 'process.user')).toMatchObject({ verdict: 'enforced', mechanism: 'linux:userns(0→100001×200)+setresuid(101:101)' });
+    const out = planOf(asked(300_000, 200, (c) => (c.process.user = { uid: 200, gid: 0 })), ranged());
+    expect(out.refusals).toEqual([expect.objectContaining({ code: 'BV_OCI_UNSUPPORTED', clause: 'process.user', reason: expect.stringContaining('not one of the container\'s 200 ids (0–199') })]);
+  });
+
+  it('a block the range cannot hold, or config ids on disk that meet the range, or a rootfs that cannot be idmapped: refused before anything runs', () => {
+    const big = planOf(asked(300_000, 200), ranged({ uid: 100_000, gid: 100_000, count: 64 }));
+    expect(big.refusals).toEqual([expect.objectContaining({ code: 'BV_OCI_UNSUPPORTED', clause: 'linux.uidMappings', reason: expect.stringContaining('asks for 200 ids, and bvisor\'s range gives out 63'), hint: expect.stringContaining('--userns=auto:size=N') })]);
+    // The config's ids 99900..100099 on disk: the last hundred are ids of the range.
+    const meets = planOf(asked(99_900, 200), ranged());
+    expect(meets.refusals).toEqual([expect.objectContaining({ code: 'BV_OCI_UNSUPPORTED', clause: 'linux.uidMappings', reason: expect.stringContaining('meet bvisor\'s range (100000–101023)') })]);
+    expect(planOf(asked(98_800, 200), ranged()).refusals).toEqual([]);
+    const overlay = planOf(asked(300_000, 200), ranged(), { root: { ...rootDir('/bundle/rootfs'), idmap: false } });
+    expect(overlay.refusals).toEqual([expect.objectContaining({ code: 'BV_OCI_UNSUPPORTED', clause: 'root', reason: expect.stringMatching(/^linux\.uidMappings: the rootfs .* cannot be idmapped/) })]);
+  });
+
+  it('without a range (or rootless) the container keeps its one id, and the maps\' verdict says what a block needs', () => {
+    for (const host of [hybridHost(), v2Host()]) {
+      const p = planOf(asked(300_000, 200), host);
+      expect(p.launch?.oci ?? {}).not.toHaveProperty('ids');
+      expect(clause(p, 'linux.uidMappings')).toMatchObject({ verdict: 'enforced', mechanism: 'linux:userns(0→bvisor identity)', reason: expect.stringContaining('a block of 200 ids (as the config asks) needs bvisor as root with a range') });
+    }
+  });
+
+  it('maps that are not one block (two lines, not from 0, sizes that differ, one id) keep the one id; a line that is not one is invalid', () => {
+    const shapes: Array<(c: Record<string, any>) => void> = [
+      (c) => c.linux.uidMappings.push({ containerID: 200, hostID: 500_000, size: 10 }),
+      (c) => (c.linux.uidMappings[0].containerID = 1),
+      (c) => (c.linux.gidMappings[0].size = 100),
+      (c) => (c.linux.uidMappings[0].size = c.linux.gidMappings[0].size = 1),
+    ];
+    for (const edit of shapes) {
+      const p = planOf(asked(300_000, 200, edit), ranged());
+      expect(p.launch!.oci).not.toHaveProperty('ids');
+      expect(clause(p, 'linux.uidMappings')!.mechanism).toBe('linux:userns(0→bvisor identity)');
+    }
+    for (const [bad, at] of [[{ containerID: 0, hostID: 300_000, size: 0 }, 'linux.uidMappings[0].size'], [{ containerID: 0, hostID: 4_294_967_290, size: 10 }, 'linux.uidMappings[0]'], [{ containerID: 0, hostID: 1, size: 2, extra: 1 }, 'linux.uidMappings[0].extra']] as const) {
+      const p = planOf(asked(300_000, 200, (c) => (c.linux.uidMappings = [bad])), ranged());
+      expect(p.refusals.map((r) => r.clause), JSON.stringify(bad)).toEqual([at]);
+    }
+  });
+
+  it('the engine\'s volumes, read-only and writable, are idmapped from the block; a bind elsewhere keeps its own owner\'s idmap', () => {
+    const c = asked(300_000, 200, (x) => {
+      x.mounts.push({ destination: '/ro', type: 'bind', source: '/var/lib/containers/storage/volumes/r/_data', options: ['rbind', 'ro'] });
+      x.mounts.push({ destination: '/rw', type: 'bind', source: '/var/lib/containers/storage/volumes/w/_data', options: ['rbind', 'rw'] });
+      x.mounts.push({ destination: '/home', type: 'bind', source: '/home/alice/work', options: ['rbind', 'rw'] });
+    });
+    const { manifest } = translateOciConfig(c);
+    const paths = pathsFor(manifest);
+    paths.grants = manifest.filesystem.map((g) => (g.path === '/home/alice/work' ? { ...rootDir(g.path), uid: 1000, gid: 1000, engineStorage: false } : paths.grants[g.index]!));
+    const p = plan({ manifest, host: ranged(), paths, cgroupParent: null }, sha256Hex);
+    expect(p.refusals).toEqual([]);
+    const rule = (t: string) => p.launch!.filesystem.find((r) => r.target === t)!;
+    expect(rule('/ro').idmap).toEqual({ uid: 300_000, gid: 300_000, count: 200 });
+    expect(rule('/rw').idmap).toEqual({ uid: 300_000, gid: 300_000, count: 200 });
+    expect(rule('/home').idmap).toEqual({ uid: 1000, gid: 1000 });
+    expect(p.launch!.layout.find((e) => e.target === '/home')!.options).toContain('idmap=1000:1000→100001:100001(others as on disk)');
+  });
+});

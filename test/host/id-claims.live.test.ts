@@ -6,7 +6,7 @@ import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync,
 import { spawn, spawnSync } from 'node:child_process';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { claimIds, perRunHost, releaseUnheld, type IdRange } from '../../src/host/id-claims.js';
+import { claimIds, freeStart, perRunHost, releaseUnheld, type IdRange } from '../../src/host/id-claims.js';
 import { procRef } from '../../src/host/proc.js';
 import { BvisorError } from '../../src/contract/errors.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -71,6 +71,55 @@ describe.skipIf(!root)('per-run id claims (live)', () => {
     b.release();
     expect(claimsIn(dir)).not.toContain(b.uid);
     expect(claimIds(RANGE, dir).uid).toBe(b.uid);
+  });
+
+  it('freeStart: every start whose span meets no busy interval, each as likely, and none past the end', () => {
+    // Busy [3,5) and [8,9) of [1,12): spans of 2 may start at 1, 5, 6, 9, 10.
+    const starts = new Set<number>();
+    for (let r = 0; r < 5; r++) starts.add(freeStart([[3, 5], [8, 9]], 1, 12, 2, () => r)!);
+    expect([...starts].sort((a, b) => a - b)).toEqual([1, 5, 6, 9, 10]);
+    expect(freeStart([[3, 5], [8, 9]], 1, 12, 4, () => 0)).toBeNull();
+    expect(freeStart([[3, 5], [8, 9]], 1, 12, 3, (n) => n - 1)).toBe(9);
+    // Overlapping and unsorted busy intervals, one reaching past the end.
+    expect(freeStart([[6, 20], [2, 4], [3, 7]], 1, 12, 1, (n) => (expect(n).toBe(1), 0))).toBe(1);
+    expect(freeStart([], 1, 2 ** 31, 65536, (n) => n - 1)).toBe(2 ** 31 - 65536);
+  });
+
+  it('a block of ids is one claim of consecutive ids that no other claim meets; a block the free ids cannot hold is refused', async () => {
+    const dir = join(tempDir(), 'ids');
+    const ten: IdRange = { uid: 400000, gid: 500000, count: 10 };
+    const one = claimIds(ten, dir);
+    const blk = claimIds(ten, dir, 4);
+    expect(blk.gid - 500000).toBe(blk.uid - 400000);
+    expect(blk.uid).toBeGreaterThanOrEqual(400001);
+    expect(blk.uid + 4).toBeLessThanOrEqual(400010);
+    // One file, named by its first id, saying how many it holds.
+    expect(JSON.parse(readFileSync(join(dir, String(blk.uid)), 'utf8'))).toMatchObject({ uid: blk.uid, gid: blk.gid, count: 4 });
+    expect(one.uid < blk.uid || one.uid >= blk.uid + 4).toBe(true);
+    // Every other id is then taken one by one, never one of the block's.
+    const rest = [0, 1, 2, 3].map(() => claimIds(ten, dir).uid);
+    for (const u of rest) expect(u < blk.uid || u >= blk.uid + 4, String(u)).toBe(true);
+    const full = thrown(() => claimIds(ten, dir));
+    expect(full.code).toBe('BV_IDS_EXHAUSTED');
+    // A block of 2 cannot come from there, nor one larger than the range gives out (9).
+    blk.release();
+    expect(thrown(() => claimIds(ten, dir, 10)).message).toContain('a block of 10 consecutive ids cannot come from bvisor\'s range, which gives out 9');
+    const two = claimIds(ten, dir, 4);
+    expect(two.uid).toBe(blk.uid);
+    // A block whose holders have all ended is taken over whole, by ids it spans.
+    const dead = await endedProcess();
+    writeFileSync(join(dir, String(two.uid)), JSON.stringify({ v: 1, token: 't', uid: two.uid, gid: two.gid, count: 4, holders: [{ proc: dead, ns: procNs() }] }));
+    const again = claimIds(ten, dir, 3);
+    expect(again.uid).toBeGreaterThanOrEqual(two.uid);
+    expect(again.uid + 3).toBeLessThanOrEqual(two.uid + 4);
+    if (again.uid !== two.uid) expect(claimsIn(dir)).not.toContain(two.uid);
+    // An unreadable claim holds every id above its own (how many it holds cannot be known).
+    const other = join(tempDir(), 'ids');
+    mkdirSync(other, { mode: 0o700 });
+    writeFileSync(join(other, '400005'), '{"v":9}');
+    expect(thrown(() => claimIds(ten, other, 5)).code).toBe('BV_IDS_EXHAUSTED');
+    expect(claimIds(ten, other, 4).uid).toBe(400001);
+    expect(thrown(() => claimIds(ten, other)).code).toBe('BV_IDS_EXHAUSTED');
   });
 
   it('takes over a claim whose holders have all ended, never one with a holder alive, nor one it cannot judge', async () => {

@@ -26,7 +26,7 @@ import { mountPlan, MOUNT_OP, RECORD_KIND, STAGE_READY, type MountStep } from '.
 import { openPlanned } from './host/objects.js';
 import { rootfsRules } from './host/rootfs.js';
 import { maskOf, handledFs, type FsRight } from '../../core/landlock.js';
-import { servedBySpecial } from '../../core/layout.js';
+import { servedBySpecial, hostIdsOf } from '../../core/layout.js';
 import { buildRuleset, type Ruleset } from './host/landlock.js';
 import { statusEvidence, failedEvidence } from './host/evidence.js';
 import { unwatch, waitPidfd, type WaitResult } from './host/reaper.js';
@@ -341,8 +341,8 @@ export async function execLinux(req: LinuxExecRequest): Promise<LinuxExecStarted
         ...statusEvidence(pid, [
           ['NoNewPrivs', '1'],
           ['CapEff', hooks.keepCaps ? null : capEff],
-          ['Uid', rootful ? four(launch.identity.uid) : null],
-          ['Gid', rootful ? four(launch.identity.gid) : null],
+          ['Uid', rootful ? four(hostIdsOf(launch).uid) : null],
+          ['Gid', rootful ? four(hostIdsOf(launch).gid) : null],
           ['Groups', rootful ? '' : null],
         ]),
         ...joinEvidence(pid, req.init.pid, launch, req.cgroupDirs),

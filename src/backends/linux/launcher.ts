@@ -19,7 +19,7 @@ import { lower, LowerError, decodeRecord, mountPlan, attrsOf, MOUNT_OP, AUX, typ
 import { openPlanned, identityOf, S_IFCHR, S_IFDIR, S_IFMT } from './host/objects.js';
 import { rootfsRules, prepareMountPoints, prepareCwd } from './host/rootfs.js';
 import { maskOf, handledFs, type FsRight } from '../../core/landlock.js';
-import { servedBySpecial, insideIds } from '../../core/layout.js';
+import { servedBySpecial, insideIds, hostIdsOf } from '../../core/layout.js';
 import { createCgroups, cgroupMembers, killAll, readBack, teardownCgroups, teardownEach, leftNotes, withCgroupsLeft, watchPath, cpuUsageUs, type CgroupSet, type LeftLeaves, type RecordLeaf, type CgroupReadback, type Teardown } from './host/cgroups.js';
 import { delay, longTimeout, type LongTimer } from '../../host/timers.js';
 import { buildRuleset, rulesetEvidence, type Ruleset } from './host/landlock.js';
@@ -590,8 +590,12 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
   const hooks = effectiveHooks(req.hooks);
   const launch: LaunchInputs = hooks.mutateLaunch ? structuredClone(plan.launch) : plan.launch;
   hooks.mutateLaunch?.(launch);
-  // The one id the user namespace maps (0, or an OCI process.user) to the plan's identity.
+  // The ids the child becomes (0, or an OCI process.user), and how many the user namespace maps:
+  // that one id to the plan's identity, or an OCI config's block, 0..block-1 from the identity.
   const inside = insideIds(launch);
+  const block = launch.oci?.ids?.count ?? 1;
+  const uidMap = block > 1 ? `0 ${launch.identity.uid} ${block}` : `${inside.uid} ${launch.identity.uid} 1`;
+  const gidMap = block > 1 ? `0 ${launch.identity.gid} ${block}` : `${inside.gid} ${launch.identity.gid} 1`;
   const s = shim();
   const t0 = Date.now();
   const cleanup = new Cleanup();
@@ -777,12 +781,13 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
     const rootful = host.identity.euid === 0 && launch.namespaces.includes('user');
     if (rootful) {
       const userns = new Map<string, number>();
-      const nsFor = (idmap: { uid: number; gid: number }): number => {
-        const key = `${idmap.uid}:${idmap.gid}`;
+      const nsFor = (idmap: { uid: number; gid: number; count?: number }): number => {
+        const n = idmap.count ?? 1;
+        const key = `${idmap.uid}:${idmap.gid}×${n}`;
         let fd = userns.get(key);
         if (fd === undefined) {
-          const rest = launch.oci?.user !== undefined;
-          fd = s.bv_userns(idmapLines(idmap.uid, launch.identity.uid, rest), idmapLines(idmap.gid, launch.identity.gid, rest));
+          const rest = launch.oci?.user !== undefined || block > 1;
+          fd = s.bv_userns(idmapLines(idmap.uid, launch.identity.uid, rest, n, block), idmapLines(idmap.gid, launch.identity.gid, rest, n, block));
           if (fd < 0) throw spawnErr(`a user namespace for the idmapped mount ${key}→${launch.identity.uid}:${launch.identity.gid}`, fd);
           userns.set(key, fds.own(fd));
         }
@@ -946,11 +951,11 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
       if (launch.namespaces.includes('user')) {
         if (hooks.failUidMap) throw Object.assign(new Error('injected fault'), { code: 'EPERM' });
         // The workload's root is an unprivileged host id (the plan's identity), never host root.
-        writeProc(`/proc/${pid}/uid_map`, `${inside.uid} ${launch.identity.uid} 1\n`);
+        writeProc(`/proc/${pid}/uid_map`, `${uidMap}\n`);
         // Rootless, the kernel demands setgroups=deny before gid_map. Rootful, we may leave it
         // allowed, and must: the child clears root's supplementary groups with setgroups(0).
         if (!rootful) writeProc(`/proc/${pid}/setgroups`, 'deny');
-        writeProc(`/proc/${pid}/gid_map`, `${inside.gid} ${launch.identity.gid} 1\n`);
+        writeProc(`/proc/${pid}/gid_map`, `${gidMap}\n`);
       }
       // process.oomScoreAdj: only raised (the planner refuses lowering), before anything runs.
       if (launch.oci?.oomScoreAdj != null) writeProc(`/proc/${pid}/oom_score_adj`, `${launch.oci.oomScoreAdj}\n`);
@@ -1003,7 +1008,7 @@ async function launch(req: LinuxLaunchRequest): Promise<LinuxRunResult | LinuxCr
     const parentPid = !req.detached ? process.pid : (handedTo ?? monitor!.monitorPid);
     const capEff = launch.capabilities.reduce((m, c) => m | (1n << BigInt(c)), 0n).toString(16).padStart(16, '0');
     const user = launch.namespaces.includes('user');
-    const expect: EvidenceExpect = { namespaces: launch.namespaces, noNewPrivs: true, seccomp: false, capEff, ...(user ? { uidMap: `${inside.uid} ${launch.identity.uid} 1`, gidMap: `${inside.gid} ${launch.identity.gid} 1` } : {}), ...(rootful ? { ids: { uid: launch.identity.uid, gid: launch.identity.gid } } : {}), ...(launch.oci?.netns ? { joined: { net: Number(launch.oci.netns.ino) } } : {}), parent: parentPid };
+    const expect: EvidenceExpect = { namespaces: launch.namespaces, noNewPrivs: true, seccomp: false, capEff, ...(user ? { uidMap, gidMap } : {}), ...(rootful ? { ids: hostIdsOf(launch) } : {}), ...(launch.oci?.netns ? { joined: { net: Number(launch.oci.netns.ino) } } : {}), parent: parentPid };
     // The maps and namespaces are final once the child is released: read while it builds its root.
     hooks.afterRelease?.(pid);
     const fixed = fixedEvidence(pid, expect);

@@ -109,25 +109,30 @@ export interface MountStep {
 
 /**
  * The uid_map (or gid_map) of an idmapped mount's user namespace: the id `onDisk` shows as `shown`
- * (the workload's host id). With `othersAsOnDisk` (a launch mapping an OCI process.user), every
- * other id shows as itself but `shown` (which only `onDisk` may show as: the map is one-to-one),
+ * (the workload's host id), or `count` ids from there as as many from `shown` (an OCI config's
+ * block of ids). With `othersAsOnDisk` (a launch mapping an OCI process.user or a block of
+ * `block` ids from `shown`), every other id shows as itself but the workload's (which only the
+ * mapped ids on disk may show as: the map is one-to-one),
  * so no file's owner is left unmapped: the kernel refuses any write through an idmapped mount to
  * an inode whose owner or group it leaves unmapped (fs/namei.c, inode_permission and
  * HAS_UNMAPPED_ID), which would shut a container's user out of its image's root-owned 1777 /tmp,
  * where a plain mount lets the mode decide. Those owners are not the workload's (it is
  * `shown` alone), and no capability it holds in its user namespace applies to them: the kernel
  * honours one over a file only if the file's owner and group are both mapped there
- * (capable_wrt_inode_uidgid), and only `shown` is. So the mode decides, as without the idmap.
+ * (capable_wrt_inode_uidgid), and only the workload's ids are. So the mode decides, as without
+ * the idmap.
  */
-export function idmapLines(onDisk: number, shown: number, othersAsOnDisk: boolean): string {
-  const lines = [`${onDisk} ${shown} 1`];
+export function idmapLines(onDisk: number, shown: number, othersAsOnDisk: boolean, count = 1, block = count): string {
+  const lines = [`${onDisk} ${shown} ${count}`];
   if (othersAsOnDisk) {
-    // Ids are 0..2^32-2: (uid_t)-1 is never one (user_namespaces(7)).
+    // Ids are 0..2^32-2: (uid_t)-1 is never one (user_namespaces(7)). Skipped: the ids on disk
+    // this map moves, and the workload's whole block (its ids show only as the map says).
     const END = 0xffffffff;
+    const skip = [[onDisk, onDisk + count], [shown, shown + Math.max(count, block)]].sort((a, b) => a[0]! - b[0]!);
     let start = 0;
-    for (const skip of [...new Set([onDisk, shown])].sort((a, b) => a - b)) {
-      if (skip > start) lines.push(`${start} ${start} ${skip - start}`);
-      start = skip + 1;
+    for (const [a, b] of skip) {
+      if (a! > start) lines.push(`${start} ${start} ${a! - start}`);
+      start = Math.max(start, b!);
     }
     if (start < END) lines.push(`${start} ${start} ${END - start}`);
   }

@@ -1577,6 +1577,10 @@ export interface LaunchInputs {
     idmap: null | {
       uid: number;
       gid: number;
+      /**
+       * An OCI config's block of ids (oci.ids): the ids from uid and gid on disk show as count consecutive ids from the identity's. Absent: one.
+       */
+      count?: number;
     };
   };
   syscalls: {
@@ -1670,6 +1674,10 @@ export interface FsRule {
   idmap: null | {
     uid: number;
     gid: number;
+    /**
+     * An OCI config's block of ids (oci.ids): the ids from uid and gid on disk show as count consecutive ids from the identity's. Absent: one.
+     */
+    count?: number;
   };
 }
 /**
@@ -1789,11 +1797,19 @@ export interface OciLaunch {
   oomScoreAdj: number | null;
   umask: number | null;
   /**
-   * process.user when its uid or gid is not 0: the one id the container's user namespace maps (to identity) instead of 0, which the init and every exec become before they run. Absent: uid 0, gid 0.
+   * process.user when its uid or gid is not 0: the one id the container's user namespace maps (to identity) instead of 0 (with ids, one of the block), which the init becomes before it runs. Absent: uid 0, gid 0.
    */
   user?: {
     uid: number;
     gid: number;
+  };
+  /**
+   * An OCI config's block of ids (linux.uidMappings and gidMappings of one line each, from 0), given where bvisor has a range: container ids 0..count-1 map to count ids of the range from identity's, and on disk (the idmapped rootfs and the engine's binds) they are the config's host ids from uid and gid. Absent: the container maps one id (user, else 0).
+   */
+  ids?: {
+    uid: number;
+    gid: number;
+    count: number;
   };
   /**
    * process.terminal: the workload's stdio is a pty whose master goes to the --console-socket.

@@ -14931,7 +14931,7 @@ return errors === 0;
 }
 validate97.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
-const schema146 = {"title":"LaunchInputs","description":"Inert inputs for the backend. Nothing here has been acted on.","type":"object","additionalProperties":false,"required":["workload","env","filesystem","landlockAbi","network","spawn","fds","stdio","namespaces","cgroup","rlimits","wallMs","cpuMs","fuel","memoryBytes","outputBytes","tmp","root","syscalls","scope","capabilities","identity","layout","stdinFile"],"properties":{"workload":{"type":"object","additionalProperties":false,"required":["kind","path","args","cwd","argv0","dev","ino"],"properties":{"kind":{"type":"string","enum":["process","wasm"]},"path":{"description":"exe (process) or absolute module path (wasm).","type":"string"},"args":{"type":"array","items":{"type":"string"}},"cwd":{"type":"string"},"deterministic":{"type":"boolean"},"seed":{"type":["integer","null"]},"argv0":{"description":"argv[0] as the workload sees it (the manifest's exe; in container mode, its path inside the rootfs).","type":"string"},"dev":{"description":"st_dev of the program or module when planned (decimal).","type":"string","pattern":"^[0-9]+$"},"ino":{"type":"string","pattern":"^[0-9]+$"},"script":{"description":"The program is a #! script: its descriptor stays open across exec so the kernel can hand it to the interpreter as /dev/fd/N.","type":"boolean"}}},"env":{"type":"array","items":{"$ref":"#/$defs/EnvEntry"}},"filesystem":{"type":"array","items":{"$ref":"#/$defs/FsRule"}},"landlockAbi":{"type":"integer"},"network":{"type":"object","additionalProperties":false,"required":["mode","connect","bind"],"properties":{"mode":{"type":"string","enum":["deny","loopback","host","ports"]},"connect":{"type":"array","items":{"type":"integer"}},"bind":{"type":"array","items":{"type":"integer"}}}},"spawn":{"type":"string","enum":["deny","threads","descendants"]},"fds":{"type":"array","items":{"type":"integer"}},"stdio":{"type":"object","additionalProperties":false,"required":["stdin","stdout","stderr"],"properties":{"stdin":{"type":"string","description":"null, inherit, or file:<absolute path>"},"stdout":{"type":"string","enum":["null","inherit","capture"]},"stderr":{"type":"string","enum":["null","inherit","capture"]}}},"namespaces":{"type":"array","items":{"type":"string","enum":["user","pid","mount","net","ipc","uts","cgroup"]}},"cgroup":{"type":"object","additionalProperties":false,"required":["parent","limits","watch","placements"],"properties":{"parent":{"description":"The parent named by the user (--cgroup-parent or BVISOR_CGROUP_PARENT): relative to our own cgroup, or absolute from the hierarchy root; null when none was named.","type":["string","null"]},"placements":{"description":"Where this run's cgroups go, one per hierarchy the plan may use, decided by the planner (docs/cgroups.md).","type":"array","items":{"$ref":"#/$defs/CgroupPlacement"}},"limits":{"type":"array","items":{"$ref":"#/$defs/CgroupLimit"}},"watch":{"description":"A usage counter the supervisor (bvisor run, or the container's monitor) polls, killing every process of the run once it reaches limitUs: limits.cpu with guarantee mediated. null when nothing is watched.","anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["clause","version","controller","file","limitUs"],"properties":{"clause":{"type":"string"},"version":{"type":"integer","enum":[1,2]},"controller":{"type":"string"},"file":{"description":"cpu.stat (v2, usage_usec) or cpuacct.usage (v1, nanoseconds).","type":"string","enum":["cpu.stat","cpuacct.usage"]},"limitUs":{"type":"integer","minimum":1}}}]}}},"rlimits":{"type":"array","items":{"$ref":"#/$defs/Rlimit"}},"wallMs":{"type":["integer","null"]},"cpuMs":{"type":["integer","null"]},"fuel":{"type":["integer","null"]},"memoryBytes":{"type":["integer","null"]},"outputBytes":{"type":"integer"},"tmp":{"type":"object","additionalProperties":false,"required":["mode","sizeBytes"],"properties":{"mode":{"type":"string","enum":["private","none"]},"sizeBytes":{"type":["integer","null"]}}},"root":{"anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["path","readonly","dev","ino","idmap"],"properties":{"path":{"type":"string"},"readonly":{"type":"boolean"},"dev":{"type":"string","pattern":"^[0-9]+$"},"ino":{"type":"string","pattern":"^[0-9]+$"},"idmap":{"description":"readonly: false, rootful: the rootfs owner shown as the workload's own through an idmapped mount, or null. 0 (root) only for an OCI bundle: an engine's container layer belongs to root. With an OCI process.user (oci.user): its ids, read-only too, and every other id shows as on disk.","anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["uid","gid"],"properties":{"uid":{"type":"integer","minimum":0},"gid":{"type":"integer","minimum":0}}}]}}}]},"syscalls":{"type":"object","additionalProperties":false,"required":["deny","openat2"],"properties":{"deny":{"type":"string","enum":["errno","kill","log"]},"openat2":{"description":"enosys: openat2 is answered ENOSYS (its mode is beyond seccomp's reach, so set-ID files could be made through it); allow: only for bvisor's own wasm runner, whose file host needs it.","type":"string","enum":["enosys","allow"]}}},"scope":{"description":"landlock scopes: signal, abstract-unix-socket.","type":"array","items":{"type":"string","enum":["signal","abstract-unix-socket"]}},"capabilities":{"description":"Capability numbers kept.","type":"array","items":{"type":"integer","minimum":0,"maximum":63}},"identity":{"description":"The host ids the workload acts as: its user namespace maps its root (0), or an OCI config's process.user (oci.user), to exactly these, and nothing else. Never 0.","type":"object","additionalProperties":false,"required":["uid","gid","source"],"properties":{"uid":{"type":"integer","minimum":0},"gid":{"type":"integer","minimum":0},"source":{"type":"string"}}},"layout":{"description":"The workload's root, step by step (empty without a mount namespace).","type":"array","items":{"$ref":"#/$defs/LayoutEntry"}},"stdinFile":{"description":"stdin: { file }, resolved and identified when planned; null otherwise.","anyOf":[{"type":"null"},{"$ref":"#/$defs/ObjectRef"}]},"oci":{"description":"Set only for an OCI bundle (config.json): what the config asks beyond a manifest, carried to the launcher. null otherwise.","anyOf":[{"type":"null"},{"$ref":"#/$defs/OciLaunch"}]},"outputs":{"description":"The outputs quarantine (manifest outputs): where the workload sees it, the host directory bvisor made for it under its state root, and how the host disposes of it; null when the manifest has none.","anyOf":[{"type":"null"},{"$ref":"#/$defs/OutputsLaunch"}]}}};
+const schema146 = {"title":"LaunchInputs","description":"Inert inputs for the backend. Nothing here has been acted on.","type":"object","additionalProperties":false,"required":["workload","env","filesystem","landlockAbi","network","spawn","fds","stdio","namespaces","cgroup","rlimits","wallMs","cpuMs","fuel","memoryBytes","outputBytes","tmp","root","syscalls","scope","capabilities","identity","layout","stdinFile"],"properties":{"workload":{"type":"object","additionalProperties":false,"required":["kind","path","args","cwd","argv0","dev","ino"],"properties":{"kind":{"type":"string","enum":["process","wasm"]},"path":{"description":"exe (process) or absolute module path (wasm).","type":"string"},"args":{"type":"array","items":{"type":"string"}},"cwd":{"type":"string"},"deterministic":{"type":"boolean"},"seed":{"type":["integer","null"]},"argv0":{"description":"argv[0] as the workload sees it (the manifest's exe; in container mode, its path inside the rootfs).","type":"string"},"dev":{"description":"st_dev of the program or module when planned (decimal).","type":"string","pattern":"^[0-9]+$"},"ino":{"type":"string","pattern":"^[0-9]+$"},"script":{"description":"The program is a #! script: its descriptor stays open across exec so the kernel can hand it to the interpreter as /dev/fd/N.","type":"boolean"}}},"env":{"type":"array","items":{"$ref":"#/$defs/EnvEntry"}},"filesystem":{"type":"array","items":{"$ref":"#/$defs/FsRule"}},"landlockAbi":{"type":"integer"},"network":{"type":"object","additionalProperties":false,"required":["mode","connect","bind"],"properties":{"mode":{"type":"string","enum":["deny","loopback","host","ports"]},"connect":{"type":"array","items":{"type":"integer"}},"bind":{"type":"array","items":{"type":"integer"}}}},"spawn":{"type":"string","enum":["deny","threads","descendants"]},"fds":{"type":"array","items":{"type":"integer"}},"stdio":{"type":"object","additionalProperties":false,"required":["stdin","stdout","stderr"],"properties":{"stdin":{"type":"string","description":"null, inherit, or file:<absolute path>"},"stdout":{"type":"string","enum":["null","inherit","capture"]},"stderr":{"type":"string","enum":["null","inherit","capture"]}}},"namespaces":{"type":"array","items":{"type":"string","enum":["user","pid","mount","net","ipc","uts","cgroup"]}},"cgroup":{"type":"object","additionalProperties":false,"required":["parent","limits","watch","placements"],"properties":{"parent":{"description":"The parent named by the user (--cgroup-parent or BVISOR_CGROUP_PARENT): relative to our own cgroup, or absolute from the hierarchy root; null when none was named.","type":["string","null"]},"placements":{"description":"Where this run's cgroups go, one per hierarchy the plan may use, decided by the planner (docs/cgroups.md).","type":"array","items":{"$ref":"#/$defs/CgroupPlacement"}},"limits":{"type":"array","items":{"$ref":"#/$defs/CgroupLimit"}},"watch":{"description":"A usage counter the supervisor (bvisor run, or the container's monitor) polls, killing every process of the run once it reaches limitUs: limits.cpu with guarantee mediated. null when nothing is watched.","anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["clause","version","controller","file","limitUs"],"properties":{"clause":{"type":"string"},"version":{"type":"integer","enum":[1,2]},"controller":{"type":"string"},"file":{"description":"cpu.stat (v2, usage_usec) or cpuacct.usage (v1, nanoseconds).","type":"string","enum":["cpu.stat","cpuacct.usage"]},"limitUs":{"type":"integer","minimum":1}}}]}}},"rlimits":{"type":"array","items":{"$ref":"#/$defs/Rlimit"}},"wallMs":{"type":["integer","null"]},"cpuMs":{"type":["integer","null"]},"fuel":{"type":["integer","null"]},"memoryBytes":{"type":["integer","null"]},"outputBytes":{"type":"integer"},"tmp":{"type":"object","additionalProperties":false,"required":["mode","sizeBytes"],"properties":{"mode":{"type":"string","enum":["private","none"]},"sizeBytes":{"type":["integer","null"]}}},"root":{"anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["path","readonly","dev","ino","idmap"],"properties":{"path":{"type":"string"},"readonly":{"type":"boolean"},"dev":{"type":"string","pattern":"^[0-9]+$"},"ino":{"type":"string","pattern":"^[0-9]+$"},"idmap":{"description":"readonly: false, rootful: the rootfs owner shown as the workload's own through an idmapped mount, or null. 0 (root) only for an OCI bundle: an engine's container layer belongs to root. With an OCI process.user (oci.user): its ids, read-only too, and every other id shows as on disk.","anyOf":[{"type":"null"},{"type":"object","additionalProperties":false,"required":["uid","gid"],"properties":{"uid":{"type":"integer","minimum":0},"gid":{"type":"integer","minimum":0},"count":{"description":"An OCI config's block of ids (oci.ids): the ids from uid and gid on disk show as count consecutive ids from the identity's. Absent: one.","type":"integer","minimum":2}}}]}}}]},"syscalls":{"type":"object","additionalProperties":false,"required":["deny","openat2"],"properties":{"deny":{"type":"string","enum":["errno","kill","log"]},"openat2":{"description":"enosys: openat2 is answered ENOSYS (its mode is beyond seccomp's reach, so set-ID files could be made through it); allow: only for bvisor's own wasm runner, whose file host needs it.","type":"string","enum":["enosys","allow"]}}},"scope":{"description":"landlock scopes: signal, abstract-unix-socket.","type":"array","items":{"type":"string","enum":["signal","abstract-unix-socket"]}},"capabilities":{"description":"Capability numbers kept.","type":"array","items":{"type":"integer","minimum":0,"maximum":63}},"identity":{"description":"The host ids the workload acts as: its user namespace maps its root (0), or an OCI config's process.user (oci.user), to exactly these, and nothing else. Never 0.","type":"object","additionalProperties":false,"required":["uid","gid","source"],"properties":{"uid":{"type":"integer","minimum":0},"gid":{"type":"integer","minimum":0},"source":{"type":"string"}}},"layout":{"description":"The workload's root, step by step (empty without a mount namespace).","type":"array","items":{"$ref":"#/$defs/LayoutEntry"}},"stdinFile":{"description":"stdin: { file }, resolved and identified when planned; null otherwise.","anyOf":[{"type":"null"},{"$ref":"#/$defs/ObjectRef"}]},"oci":{"description":"Set only for an OCI bundle (config.json): what the config asks beyond a manifest, carried to the launcher. null otherwise.","anyOf":[{"type":"null"},{"$ref":"#/$defs/OciLaunch"}]},"outputs":{"description":"The outputs quarantine (manifest outputs): where the workload sees it, the host directory bvisor made for it under its state root, and how the host disposes of it; null when the manifest has none.","anyOf":[{"type":"null"},{"$ref":"#/$defs/OutputsLaunch"}]}}};
 const schema147 = {};
 const schema148 = {"properties":{"clause":0,"path":0,"access":0,"recursive":0,"submounts":0,"kind":{"enum":["file","directory","other"]},"rights":0,"target":0,"dev":0,"ino":0,"idmap":0}};
 const schema149 = {"properties":{"version":{"enum":[1,2]}}};
@@ -14941,7 +14941,7 @@ const schema152 = {"properties":{"kind":{"enum":["root","bind","proc","tmpfs","d
 const schema153 = {};
 const schema156 = {"properties":{"path":0,"quarantine":0,"tmpfs":0,"commit":{"enum":["manual","on-success"]},"durability":{"enum":["atomic","durable"]},"to":{"type":["string","null"]},"toFrom":{"type":["string","null"],"enum":["bundle","caller",null]},"sizeBytes":{"type":["integer","null"]},"files":{"type":["integer","null"]}}};
 const pattern55 = new RegExp("^[0-9]+$", "u");
-const schema154 = {"properties":{"hostname":{"type":["string","null"]},"seccomp":0,"cgroupLeaf":{"type":["string","null"]},"oomScoreAdj":{"type":["integer","null"]},"umask":{"type":["integer","null"]},"user":0,"terminal":0,"engine":0,"rootRules":0,"hooks":{"properties":{"prestart":{"items":{"properties":{"timeout":{"type":["integer","null"]}}}},"createRuntime":{"items":{"properties":{"timeout":{"type":["integer","null"]}}}},"poststart":{"items":{"properties":{"timeout":{"type":["integer","null"]}}}},"poststop":{"items":{"properties":{"timeout":{"type":["integer","null"]}}}}}},"netns":0}};
+const schema154 = {"properties":{"hostname":{"type":["string","null"]},"seccomp":0,"cgroupLeaf":{"type":["string","null"]},"oomScoreAdj":{"type":["integer","null"]},"umask":{"type":["integer","null"]},"user":0,"ids":0,"terminal":0,"engine":0,"rootRules":0,"hooks":{"properties":{"prestart":{"items":{"properties":{"timeout":{"type":["integer","null"]}}}},"createRuntime":{"items":{"properties":{"timeout":{"type":["integer","null"]}}}},"poststart":{"items":{"properties":{"timeout":{"type":["integer","null"]}}}},"poststop":{"items":{"properties":{"timeout":{"type":["integer","null"]}}}}}},"netns":0}};
 
 function validate100(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -15257,9 +15257,11 @@ vErrors.push(err24);
 errors++;
 }
 }
-if(data.terminal !== undefined){
-if(typeof data.terminal !== "boolean"){
-const err25 = {instancePath:instancePath+"/terminal",schemaPath:"#/properties/terminal/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(data.ids !== undefined){
+let data8 = data.ids;
+if(data8 && typeof data8 == "object" && !Array.isArray(data8)){
+if(data8.uid === undefined){
+const err25 = {instancePath:instancePath+"/ids",schemaPath:"#/properties/ids/required",keyword:"required",params:{missingProperty: "uid"},message:"must have required property '"+"uid"+"'"};
 if(vErrors === null){
 vErrors = [err25];
 }
@@ -15268,10 +15270,8 @@ vErrors.push(err25);
 }
 errors++;
 }
-}
-if(data.engine !== undefined){
-if(typeof data.engine !== "boolean"){
-const err26 = {instancePath:instancePath+"/engine",schemaPath:"#/properties/engine/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(data8.gid === undefined){
+const err26 = {instancePath:instancePath+"/ids",schemaPath:"#/properties/ids/required",keyword:"required",params:{missingProperty: "gid"},message:"must have required property '"+"gid"+"'"};
 if(vErrors === null){
 vErrors = [err26];
 }
@@ -15280,14 +15280,8 @@ vErrors.push(err26);
 }
 errors++;
 }
-}
-if(data.rootRules !== undefined){
-let data10 = data.rootRules;
-const _errs28 = errors;
-let valid3 = false;
-const _errs29 = errors;
-if(data10 !== null){
-const err27 = {instancePath:instancePath+"/rootRules",schemaPath:"#/properties/rootRules/anyOf/0/type",keyword:"type",params:{type: "null"},message:"must be null"};
+if(data8.count === undefined){
+const err27 = {instancePath:instancePath+"/ids",schemaPath:"#/properties/ids/required",keyword:"required",params:{missingProperty: "count"},message:"must have required property '"+"count"+"'"};
 if(vErrors === null){
 vErrors = [err27];
 }
@@ -15296,16 +15290,9 @@ vErrors.push(err27);
 }
 errors++;
 }
-var _valid1 = _errs29 === errors;
-valid3 = valid3 || _valid1;
-const _errs31 = errors;
-if(Array.isArray(data10)){
-const len0 = data10.length;
-for(let i0=0; i0<len0; i0++){
-let data11 = data10[i0];
-if(data11 && typeof data11 == "object" && !Array.isArray(data11)){
-if(data11.clause === undefined){
-const err28 = {instancePath:instancePath+"/rootRules/" + i0,schemaPath:"#/properties/rootRules/anyOf/1/items/required",keyword:"required",params:{missingProperty: "clause"},message:"must have required property '"+"clause"+"'"};
+for(const key2 in data8){
+if(!(((key2 === "uid") || (key2 === "gid")) || (key2 === "count"))){
+const err28 = {instancePath:instancePath+"/ids",schemaPath:"#/properties/ids/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key2},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err28];
 }
@@ -15314,8 +15301,11 @@ vErrors.push(err28);
 }
 errors++;
 }
-if(data11.target === undefined){
-const err29 = {instancePath:instancePath+"/rootRules/" + i0,schemaPath:"#/properties/rootRules/anyOf/1/items/required",keyword:"required",params:{missingProperty: "target"},message:"must have required property '"+"target"+"'"};
+}
+if(data8.uid !== undefined){
+let data9 = data8.uid;
+if(!(((typeof data9 == "number") && (!(data9 % 1) && !isNaN(data9))) && (isFinite(data9)))){
+const err29 = {instancePath:instancePath+"/ids/uid",schemaPath:"#/properties/ids/properties/uid/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err29];
 }
@@ -15324,8 +15314,9 @@ vErrors.push(err29);
 }
 errors++;
 }
-if(data11.rights === undefined){
-const err30 = {instancePath:instancePath+"/rootRules/" + i0,schemaPath:"#/properties/rootRules/anyOf/1/items/required",keyword:"required",params:{missingProperty: "rights"},message:"must have required property '"+"rights"+"'"};
+if((typeof data9 == "number") && (isFinite(data9))){
+if(data9 > 4294967294 || isNaN(data9)){
+const err30 = {instancePath:instancePath+"/ids/uid",schemaPath:"#/properties/ids/properties/uid/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4294967294},message:"must be <= 4294967294"};
 if(vErrors === null){
 vErrors = [err30];
 }
@@ -15334,9 +15325,8 @@ vErrors.push(err30);
 }
 errors++;
 }
-for(const key2 in data11){
-if(!(((key2 === "clause") || (key2 === "target")) || (key2 === "rights"))){
-const err31 = {instancePath:instancePath+"/rootRules/" + i0,schemaPath:"#/properties/rootRules/anyOf/1/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key2},message:"must NOT have additional properties"};
+if(data9 < 0 || isNaN(data9)){
+const err31 = {instancePath:instancePath+"/ids/uid",schemaPath:"#/properties/ids/properties/uid/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err31];
 }
@@ -15346,9 +15336,11 @@ vErrors.push(err31);
 errors++;
 }
 }
-if(data11.clause !== undefined){
-if(typeof data11.clause !== "string"){
-const err32 = {instancePath:instancePath+"/rootRules/" + i0+"/clause",schemaPath:"#/properties/rootRules/anyOf/1/items/properties/clause/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+if(data8.gid !== undefined){
+let data10 = data8.gid;
+if(!(((typeof data10 == "number") && (!(data10 % 1) && !isNaN(data10))) && (isFinite(data10)))){
+const err32 = {instancePath:instancePath+"/ids/gid",schemaPath:"#/properties/ids/properties/gid/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err32];
 }
@@ -15357,10 +15349,9 @@ vErrors.push(err32);
 }
 errors++;
 }
-}
-if(data11.target !== undefined){
-if(typeof data11.target !== "string"){
-const err33 = {instancePath:instancePath+"/rootRules/" + i0+"/target",schemaPath:"#/properties/rootRules/anyOf/1/items/properties/target/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if((typeof data10 == "number") && (isFinite(data10))){
+if(data10 > 4294967294 || isNaN(data10)){
+const err33 = {instancePath:instancePath+"/ids/gid",schemaPath:"#/properties/ids/properties/gid/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4294967294},message:"must be <= 4294967294"};
 if(vErrors === null){
 vErrors = [err33];
 }
@@ -15369,14 +15360,8 @@ vErrors.push(err33);
 }
 errors++;
 }
-}
-if(data11.rights !== undefined){
-let data14 = data11.rights;
-if(Array.isArray(data14)){
-const len1 = data14.length;
-for(let i1=0; i1<len1; i1++){
-if(typeof data14[i1] !== "string"){
-const err34 = {instancePath:instancePath+"/rootRules/" + i0+"/rights/" + i1,schemaPath:"#/properties/rootRules/anyOf/1/items/properties/rights/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data10 < 0 || isNaN(data10)){
+const err34 = {instancePath:instancePath+"/ids/gid",schemaPath:"#/properties/ids/properties/gid/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err34];
 }
@@ -15387,8 +15372,10 @@ errors++;
 }
 }
 }
-else {
-const err35 = {instancePath:instancePath+"/rootRules/" + i0+"/rights",schemaPath:"#/properties/rootRules/anyOf/1/items/properties/rights/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data8.count !== undefined){
+let data11 = data8.count;
+if(!(((typeof data11 == "number") && (!(data11 % 1) && !isNaN(data11))) && (isFinite(data11)))){
+const err35 = {instancePath:instancePath+"/ids/count",schemaPath:"#/properties/ids/properties/count/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err35];
 }
@@ -15397,10 +15384,9 @@ vErrors.push(err35);
 }
 errors++;
 }
-}
-}
-else {
-const err36 = {instancePath:instancePath+"/rootRules/" + i0,schemaPath:"#/properties/rootRules/anyOf/1/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if((typeof data11 == "number") && (isFinite(data11))){
+if(data11 > 4294967295 || isNaN(data11)){
+const err36 = {instancePath:instancePath+"/ids/count",schemaPath:"#/properties/ids/properties/count/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4294967295},message:"must be <= 4294967295"};
 if(vErrors === null){
 vErrors = [err36];
 }
@@ -15409,10 +15395,8 @@ vErrors.push(err36);
 }
 errors++;
 }
-}
-}
-else {
-const err37 = {instancePath:instancePath+"/rootRules",schemaPath:"#/properties/rootRules/anyOf/1/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data11 < 2 || isNaN(data11)){
+const err37 = {instancePath:instancePath+"/ids/count",schemaPath:"#/properties/ids/properties/count/minimum",keyword:"minimum",params:{comparison: ">=", limit: 2},message:"must be >= 2"};
 if(vErrors === null){
 vErrors = [err37];
 }
@@ -15421,10 +15405,11 @@ vErrors.push(err37);
 }
 errors++;
 }
-var _valid1 = _errs31 === errors;
-valid3 = valid3 || _valid1;
-if(!valid3){
-const err38 = {instancePath:instancePath+"/rootRules",schemaPath:"#/properties/rootRules/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+}
+}
+}
+else {
+const err38 = {instancePath:instancePath+"/ids",schemaPath:"#/properties/ids/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err38];
 }
@@ -15433,24 +15418,10 @@ vErrors.push(err38);
 }
 errors++;
 }
-else {
-errors = _errs28;
-if(vErrors !== null){
-if(_errs28){
-vErrors.length = _errs28;
 }
-else {
-vErrors = null;
-}
-}
-}
-}
-if(data.hooks !== undefined){
-let data16 = data.hooks;
-if(data16 && typeof data16 == "object" && !Array.isArray(data16)){
-for(const key3 in data16){
-if(!((((key3 === "prestart") || (key3 === "createRuntime")) || (key3 === "poststart")) || (key3 === "poststop"))){
-const err39 = {instancePath:instancePath+"/hooks",schemaPath:"#/properties/hooks/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key3},message:"must NOT have additional properties"};
+if(data.terminal !== undefined){
+if(typeof data.terminal !== "boolean"){
+const err39 = {instancePath:instancePath+"/terminal",schemaPath:"#/properties/terminal/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err39];
 }
@@ -15460,15 +15431,9 @@ vErrors.push(err39);
 errors++;
 }
 }
-if(data16.prestart !== undefined){
-let data17 = data16.prestart;
-if(Array.isArray(data17)){
-const len2 = data17.length;
-for(let i2=0; i2<len2; i2++){
-let data18 = data17[i2];
-if(data18 && typeof data18 == "object" && !Array.isArray(data18)){
-if(data18.path === undefined){
-const err40 = {instancePath:instancePath+"/hooks/prestart/" + i2,schemaPath:"#/properties/hooks/properties/prestart/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
+if(data.engine !== undefined){
+if(typeof data.engine !== "boolean"){
+const err40 = {instancePath:instancePath+"/engine",schemaPath:"#/properties/engine/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err40];
 }
@@ -15477,8 +15442,14 @@ vErrors.push(err40);
 }
 errors++;
 }
-if(data18.args === undefined){
-const err41 = {instancePath:instancePath+"/hooks/prestart/" + i2,schemaPath:"#/properties/hooks/properties/prestart/items/required",keyword:"required",params:{missingProperty: "args"},message:"must have required property '"+"args"+"'"};
+}
+if(data.rootRules !== undefined){
+let data14 = data.rootRules;
+const _errs37 = errors;
+let valid4 = false;
+const _errs38 = errors;
+if(data14 !== null){
+const err41 = {instancePath:instancePath+"/rootRules",schemaPath:"#/properties/rootRules/anyOf/0/type",keyword:"type",params:{type: "null"},message:"must be null"};
 if(vErrors === null){
 vErrors = [err41];
 }
@@ -15487,8 +15458,16 @@ vErrors.push(err41);
 }
 errors++;
 }
-if(data18.env === undefined){
-const err42 = {instancePath:instancePath+"/hooks/prestart/" + i2,schemaPath:"#/properties/hooks/properties/prestart/items/required",keyword:"required",params:{missingProperty: "env"},message:"must have required property '"+"env"+"'"};
+var _valid1 = _errs38 === errors;
+valid4 = valid4 || _valid1;
+const _errs40 = errors;
+if(Array.isArray(data14)){
+const len0 = data14.length;
+for(let i0=0; i0<len0; i0++){
+let data15 = data14[i0];
+if(data15 && typeof data15 == "object" && !Array.isArray(data15)){
+if(data15.clause === undefined){
+const err42 = {instancePath:instancePath+"/rootRules/" + i0,schemaPath:"#/properties/rootRules/anyOf/1/items/required",keyword:"required",params:{missingProperty: "clause"},message:"must have required property '"+"clause"+"'"};
 if(vErrors === null){
 vErrors = [err42];
 }
@@ -15497,8 +15476,8 @@ vErrors.push(err42);
 }
 errors++;
 }
-if(data18.timeout === undefined){
-const err43 = {instancePath:instancePath+"/hooks/prestart/" + i2,schemaPath:"#/properties/hooks/properties/prestart/items/required",keyword:"required",params:{missingProperty: "timeout"},message:"must have required property '"+"timeout"+"'"};
+if(data15.target === undefined){
+const err43 = {instancePath:instancePath+"/rootRules/" + i0,schemaPath:"#/properties/rootRules/anyOf/1/items/required",keyword:"required",params:{missingProperty: "target"},message:"must have required property '"+"target"+"'"};
 if(vErrors === null){
 vErrors = [err43];
 }
@@ -15507,9 +15486,8 @@ vErrors.push(err43);
 }
 errors++;
 }
-for(const key4 in data18){
-if(!((((key4 === "path") || (key4 === "args")) || (key4 === "env")) || (key4 === "timeout"))){
-const err44 = {instancePath:instancePath+"/hooks/prestart/" + i2,schemaPath:"#/properties/hooks/properties/prestart/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key4},message:"must NOT have additional properties"};
+if(data15.rights === undefined){
+const err44 = {instancePath:instancePath+"/rootRules/" + i0,schemaPath:"#/properties/rootRules/anyOf/1/items/required",keyword:"required",params:{missingProperty: "rights"},message:"must have required property '"+"rights"+"'"};
 if(vErrors === null){
 vErrors = [err44];
 }
@@ -15518,10 +15496,9 @@ vErrors.push(err44);
 }
 errors++;
 }
-}
-if(data18.path !== undefined){
-if(typeof data18.path !== "string"){
-const err45 = {instancePath:instancePath+"/hooks/prestart/" + i2+"/path",schemaPath:"#/properties/hooks/properties/prestart/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
+for(const key3 in data15){
+if(!(((key3 === "clause") || (key3 === "target")) || (key3 === "rights"))){
+const err45 = {instancePath:instancePath+"/rootRules/" + i0,schemaPath:"#/properties/rootRules/anyOf/1/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key3},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err45];
 }
@@ -15531,13 +15508,9 @@ vErrors.push(err45);
 errors++;
 }
 }
-if(data18.args !== undefined){
-let data20 = data18.args;
-if(Array.isArray(data20)){
-const len3 = data20.length;
-for(let i3=0; i3<len3; i3++){
-if(typeof data20[i3] !== "string"){
-const err46 = {instancePath:instancePath+"/hooks/prestart/" + i2+"/args/" + i3,schemaPath:"#/properties/hooks/properties/prestart/items/properties/args/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data15.clause !== undefined){
+if(typeof data15.clause !== "string"){
+const err46 = {instancePath:instancePath+"/rootRules/" + i0+"/clause",schemaPath:"#/properties/rootRules/anyOf/1/items/properties/clause/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err46];
 }
@@ -15547,9 +15520,9 @@ vErrors.push(err46);
 errors++;
 }
 }
-}
-else {
-const err47 = {instancePath:instancePath+"/hooks/prestart/" + i2+"/args",schemaPath:"#/properties/hooks/properties/prestart/items/properties/args/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data15.target !== undefined){
+if(typeof data15.target !== "string"){
+const err47 = {instancePath:instancePath+"/rootRules/" + i0+"/target",schemaPath:"#/properties/rootRules/anyOf/1/items/properties/target/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err47];
 }
@@ -15559,13 +15532,13 @@ vErrors.push(err47);
 errors++;
 }
 }
-if(data18.env !== undefined){
-let data22 = data18.env;
-if(Array.isArray(data22)){
-const len4 = data22.length;
-for(let i4=0; i4<len4; i4++){
-if(typeof data22[i4] !== "string"){
-const err48 = {instancePath:instancePath+"/hooks/prestart/" + i2+"/env/" + i4,schemaPath:"#/properties/hooks/properties/prestart/items/properties/env/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data15.rights !== undefined){
+let data18 = data15.rights;
+if(Array.isArray(data18)){
+const len1 = data18.length;
+for(let i1=0; i1<len1; i1++){
+if(typeof data18[i1] !== "string"){
+const err48 = {instancePath:instancePath+"/rootRules/" + i0+"/rights/" + i1,schemaPath:"#/properties/rootRules/anyOf/1/items/properties/rights/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err48];
 }
@@ -15577,7 +15550,7 @@ errors++;
 }
 }
 else {
-const err49 = {instancePath:instancePath+"/hooks/prestart/" + i2+"/env",schemaPath:"#/properties/hooks/properties/prestart/items/properties/env/type",keyword:"type",params:{type: "array"},message:"must be array"};
+const err49 = {instancePath:instancePath+"/rootRules/" + i0+"/rights",schemaPath:"#/properties/rootRules/anyOf/1/items/properties/rights/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err49];
 }
@@ -15587,10 +15560,9 @@ vErrors.push(err49);
 errors++;
 }
 }
-if(data18.timeout !== undefined){
-let data24 = data18.timeout;
-if((!(((typeof data24 == "number") && (!(data24 % 1) && !isNaN(data24))) && (isFinite(data24)))) && (data24 !== null)){
-const err50 = {instancePath:instancePath+"/hooks/prestart/" + i2+"/timeout",schemaPath:"#/properties/hooks/properties/prestart/items/properties/timeout/type",keyword:"type",params:{type: schema154.properties.hooks.properties.prestart.items.properties.timeout.type},message:"must be integer,null"};
+}
+else {
+const err50 = {instancePath:instancePath+"/rootRules/" + i0,schemaPath:"#/properties/rootRules/anyOf/1/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err50];
 }
@@ -15602,7 +15574,7 @@ errors++;
 }
 }
 else {
-const err51 = {instancePath:instancePath+"/hooks/prestart/" + i2,schemaPath:"#/properties/hooks/properties/prestart/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err51 = {instancePath:instancePath+"/rootRules",schemaPath:"#/properties/rootRules/anyOf/1/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err51];
 }
@@ -15611,10 +15583,10 @@ vErrors.push(err51);
 }
 errors++;
 }
-}
-}
-else {
-const err52 = {instancePath:instancePath+"/hooks/prestart",schemaPath:"#/properties/hooks/properties/prestart/type",keyword:"type",params:{type: "array"},message:"must be array"};
+var _valid1 = _errs40 === errors;
+valid4 = valid4 || _valid1;
+if(!valid4){
+const err52 = {instancePath:instancePath+"/rootRules",schemaPath:"#/properties/rootRules/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err52];
 }
@@ -15623,16 +15595,24 @@ vErrors.push(err52);
 }
 errors++;
 }
+else {
+errors = _errs37;
+if(vErrors !== null){
+if(_errs37){
+vErrors.length = _errs37;
 }
-if(data16.createRuntime !== undefined){
-let data25 = data16.createRuntime;
-if(Array.isArray(data25)){
-const len5 = data25.length;
-for(let i5=0; i5<len5; i5++){
-let data26 = data25[i5];
-if(data26 && typeof data26 == "object" && !Array.isArray(data26)){
-if(data26.path === undefined){
-const err53 = {instancePath:instancePath+"/hooks/createRuntime/" + i5,schemaPath:"#/properties/hooks/properties/createRuntime/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data.hooks !== undefined){
+let data20 = data.hooks;
+if(data20 && typeof data20 == "object" && !Array.isArray(data20)){
+for(const key4 in data20){
+if(!((((key4 === "prestart") || (key4 === "createRuntime")) || (key4 === "poststart")) || (key4 === "poststop"))){
+const err53 = {instancePath:instancePath+"/hooks",schemaPath:"#/properties/hooks/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key4},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err53];
 }
@@ -15641,8 +15621,16 @@ vErrors.push(err53);
 }
 errors++;
 }
-if(data26.args === undefined){
-const err54 = {instancePath:instancePath+"/hooks/createRuntime/" + i5,schemaPath:"#/properties/hooks/properties/createRuntime/items/required",keyword:"required",params:{missingProperty: "args"},message:"must have required property '"+"args"+"'"};
+}
+if(data20.prestart !== undefined){
+let data21 = data20.prestart;
+if(Array.isArray(data21)){
+const len2 = data21.length;
+for(let i2=0; i2<len2; i2++){
+let data22 = data21[i2];
+if(data22 && typeof data22 == "object" && !Array.isArray(data22)){
+if(data22.path === undefined){
+const err54 = {instancePath:instancePath+"/hooks/prestart/" + i2,schemaPath:"#/properties/hooks/properties/prestart/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
 if(vErrors === null){
 vErrors = [err54];
 }
@@ -15651,8 +15639,8 @@ vErrors.push(err54);
 }
 errors++;
 }
-if(data26.env === undefined){
-const err55 = {instancePath:instancePath+"/hooks/createRuntime/" + i5,schemaPath:"#/properties/hooks/properties/createRuntime/items/required",keyword:"required",params:{missingProperty: "env"},message:"must have required property '"+"env"+"'"};
+if(data22.args === undefined){
+const err55 = {instancePath:instancePath+"/hooks/prestart/" + i2,schemaPath:"#/properties/hooks/properties/prestart/items/required",keyword:"required",params:{missingProperty: "args"},message:"must have required property '"+"args"+"'"};
 if(vErrors === null){
 vErrors = [err55];
 }
@@ -15661,8 +15649,8 @@ vErrors.push(err55);
 }
 errors++;
 }
-if(data26.timeout === undefined){
-const err56 = {instancePath:instancePath+"/hooks/createRuntime/" + i5,schemaPath:"#/properties/hooks/properties/createRuntime/items/required",keyword:"required",params:{missingProperty: "timeout"},message:"must have required property '"+"timeout"+"'"};
+if(data22.env === undefined){
+const err56 = {instancePath:instancePath+"/hooks/prestart/" + i2,schemaPath:"#/properties/hooks/properties/prestart/items/required",keyword:"required",params:{missingProperty: "env"},message:"must have required property '"+"env"+"'"};
 if(vErrors === null){
 vErrors = [err56];
 }
@@ -15671,9 +15659,8 @@ vErrors.push(err56);
 }
 errors++;
 }
-for(const key5 in data26){
-if(!((((key5 === "path") || (key5 === "args")) || (key5 === "env")) || (key5 === "timeout"))){
-const err57 = {instancePath:instancePath+"/hooks/createRuntime/" + i5,schemaPath:"#/properties/hooks/properties/createRuntime/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key5},message:"must NOT have additional properties"};
+if(data22.timeout === undefined){
+const err57 = {instancePath:instancePath+"/hooks/prestart/" + i2,schemaPath:"#/properties/hooks/properties/prestart/items/required",keyword:"required",params:{missingProperty: "timeout"},message:"must have required property '"+"timeout"+"'"};
 if(vErrors === null){
 vErrors = [err57];
 }
@@ -15682,10 +15669,9 @@ vErrors.push(err57);
 }
 errors++;
 }
-}
-if(data26.path !== undefined){
-if(typeof data26.path !== "string"){
-const err58 = {instancePath:instancePath+"/hooks/createRuntime/" + i5+"/path",schemaPath:"#/properties/hooks/properties/createRuntime/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
+for(const key5 in data22){
+if(!((((key5 === "path") || (key5 === "args")) || (key5 === "env")) || (key5 === "timeout"))){
+const err58 = {instancePath:instancePath+"/hooks/prestart/" + i2,schemaPath:"#/properties/hooks/properties/prestart/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key5},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err58];
 }
@@ -15695,13 +15681,9 @@ vErrors.push(err58);
 errors++;
 }
 }
-if(data26.args !== undefined){
-let data28 = data26.args;
-if(Array.isArray(data28)){
-const len6 = data28.length;
-for(let i6=0; i6<len6; i6++){
-if(typeof data28[i6] !== "string"){
-const err59 = {instancePath:instancePath+"/hooks/createRuntime/" + i5+"/args/" + i6,schemaPath:"#/properties/hooks/properties/createRuntime/items/properties/args/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data22.path !== undefined){
+if(typeof data22.path !== "string"){
+const err59 = {instancePath:instancePath+"/hooks/prestart/" + i2+"/path",schemaPath:"#/properties/hooks/properties/prestart/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err59];
 }
@@ -15711,9 +15693,13 @@ vErrors.push(err59);
 errors++;
 }
 }
-}
-else {
-const err60 = {instancePath:instancePath+"/hooks/createRuntime/" + i5+"/args",schemaPath:"#/properties/hooks/properties/createRuntime/items/properties/args/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data22.args !== undefined){
+let data24 = data22.args;
+if(Array.isArray(data24)){
+const len3 = data24.length;
+for(let i3=0; i3<len3; i3++){
+if(typeof data24[i3] !== "string"){
+const err60 = {instancePath:instancePath+"/hooks/prestart/" + i2+"/args/" + i3,schemaPath:"#/properties/hooks/properties/prestart/items/properties/args/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err60];
 }
@@ -15723,13 +15709,9 @@ vErrors.push(err60);
 errors++;
 }
 }
-if(data26.env !== undefined){
-let data30 = data26.env;
-if(Array.isArray(data30)){
-const len7 = data30.length;
-for(let i7=0; i7<len7; i7++){
-if(typeof data30[i7] !== "string"){
-const err61 = {instancePath:instancePath+"/hooks/createRuntime/" + i5+"/env/" + i7,schemaPath:"#/properties/hooks/properties/createRuntime/items/properties/env/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+else {
+const err61 = {instancePath:instancePath+"/hooks/prestart/" + i2+"/args",schemaPath:"#/properties/hooks/properties/prestart/items/properties/args/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err61];
 }
@@ -15739,9 +15721,13 @@ vErrors.push(err61);
 errors++;
 }
 }
-}
-else {
-const err62 = {instancePath:instancePath+"/hooks/createRuntime/" + i5+"/env",schemaPath:"#/properties/hooks/properties/createRuntime/items/properties/env/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data22.env !== undefined){
+let data26 = data22.env;
+if(Array.isArray(data26)){
+const len4 = data26.length;
+for(let i4=0; i4<len4; i4++){
+if(typeof data26[i4] !== "string"){
+const err62 = {instancePath:instancePath+"/hooks/prestart/" + i2+"/env/" + i4,schemaPath:"#/properties/hooks/properties/prestart/items/properties/env/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err62];
 }
@@ -15751,10 +15737,9 @@ vErrors.push(err62);
 errors++;
 }
 }
-if(data26.timeout !== undefined){
-let data32 = data26.timeout;
-if((!(((typeof data32 == "number") && (!(data32 % 1) && !isNaN(data32))) && (isFinite(data32)))) && (data32 !== null)){
-const err63 = {instancePath:instancePath+"/hooks/createRuntime/" + i5+"/timeout",schemaPath:"#/properties/hooks/properties/createRuntime/items/properties/timeout/type",keyword:"type",params:{type: schema154.properties.hooks.properties.createRuntime.items.properties.timeout.type},message:"must be integer,null"};
+}
+else {
+const err63 = {instancePath:instancePath+"/hooks/prestart/" + i2+"/env",schemaPath:"#/properties/hooks/properties/prestart/items/properties/env/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err63];
 }
@@ -15764,9 +15749,10 @@ vErrors.push(err63);
 errors++;
 }
 }
-}
-else {
-const err64 = {instancePath:instancePath+"/hooks/createRuntime/" + i5,schemaPath:"#/properties/hooks/properties/createRuntime/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data22.timeout !== undefined){
+let data28 = data22.timeout;
+if((!(((typeof data28 == "number") && (!(data28 % 1) && !isNaN(data28))) && (isFinite(data28)))) && (data28 !== null)){
+const err64 = {instancePath:instancePath+"/hooks/prestart/" + i2+"/timeout",schemaPath:"#/properties/hooks/properties/prestart/items/properties/timeout/type",keyword:"type",params:{type: schema154.properties.hooks.properties.prestart.items.properties.timeout.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err64];
 }
@@ -15778,7 +15764,7 @@ errors++;
 }
 }
 else {
-const err65 = {instancePath:instancePath+"/hooks/createRuntime",schemaPath:"#/properties/hooks/properties/createRuntime/type",keyword:"type",params:{type: "array"},message:"must be array"};
+const err65 = {instancePath:instancePath+"/hooks/prestart/" + i2,schemaPath:"#/properties/hooks/properties/prestart/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err65];
 }
@@ -15788,15 +15774,9 @@ vErrors.push(err65);
 errors++;
 }
 }
-if(data16.poststart !== undefined){
-let data33 = data16.poststart;
-if(Array.isArray(data33)){
-const len8 = data33.length;
-for(let i8=0; i8<len8; i8++){
-let data34 = data33[i8];
-if(data34 && typeof data34 == "object" && !Array.isArray(data34)){
-if(data34.path === undefined){
-const err66 = {instancePath:instancePath+"/hooks/poststart/" + i8,schemaPath:"#/properties/hooks/properties/poststart/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
+}
+else {
+const err66 = {instancePath:instancePath+"/hooks/prestart",schemaPath:"#/properties/hooks/properties/prestart/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err66];
 }
@@ -15805,8 +15785,16 @@ vErrors.push(err66);
 }
 errors++;
 }
-if(data34.args === undefined){
-const err67 = {instancePath:instancePath+"/hooks/poststart/" + i8,schemaPath:"#/properties/hooks/properties/poststart/items/required",keyword:"required",params:{missingProperty: "args"},message:"must have required property '"+"args"+"'"};
+}
+if(data20.createRuntime !== undefined){
+let data29 = data20.createRuntime;
+if(Array.isArray(data29)){
+const len5 = data29.length;
+for(let i5=0; i5<len5; i5++){
+let data30 = data29[i5];
+if(data30 && typeof data30 == "object" && !Array.isArray(data30)){
+if(data30.path === undefined){
+const err67 = {instancePath:instancePath+"/hooks/createRuntime/" + i5,schemaPath:"#/properties/hooks/properties/createRuntime/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
 if(vErrors === null){
 vErrors = [err67];
 }
@@ -15815,8 +15803,8 @@ vErrors.push(err67);
 }
 errors++;
 }
-if(data34.env === undefined){
-const err68 = {instancePath:instancePath+"/hooks/poststart/" + i8,schemaPath:"#/properties/hooks/properties/poststart/items/required",keyword:"required",params:{missingProperty: "env"},message:"must have required property '"+"env"+"'"};
+if(data30.args === undefined){
+const err68 = {instancePath:instancePath+"/hooks/createRuntime/" + i5,schemaPath:"#/properties/hooks/properties/createRuntime/items/required",keyword:"required",params:{missingProperty: "args"},message:"must have required property '"+"args"+"'"};
 if(vErrors === null){
 vErrors = [err68];
 }
@@ -15825,8 +15813,8 @@ vErrors.push(err68);
 }
 errors++;
 }
-if(data34.timeout === undefined){
-const err69 = {instancePath:instancePath+"/hooks/poststart/" + i8,schemaPath:"#/properties/hooks/properties/poststart/items/required",keyword:"required",params:{missingProperty: "timeout"},message:"must have required property '"+"timeout"+"'"};
+if(data30.env === undefined){
+const err69 = {instancePath:instancePath+"/hooks/createRuntime/" + i5,schemaPath:"#/properties/hooks/properties/createRuntime/items/required",keyword:"required",params:{missingProperty: "env"},message:"must have required property '"+"env"+"'"};
 if(vErrors === null){
 vErrors = [err69];
 }
@@ -15835,9 +15823,8 @@ vErrors.push(err69);
 }
 errors++;
 }
-for(const key6 in data34){
-if(!((((key6 === "path") || (key6 === "args")) || (key6 === "env")) || (key6 === "timeout"))){
-const err70 = {instancePath:instancePath+"/hooks/poststart/" + i8,schemaPath:"#/properties/hooks/properties/poststart/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key6},message:"must NOT have additional properties"};
+if(data30.timeout === undefined){
+const err70 = {instancePath:instancePath+"/hooks/createRuntime/" + i5,schemaPath:"#/properties/hooks/properties/createRuntime/items/required",keyword:"required",params:{missingProperty: "timeout"},message:"must have required property '"+"timeout"+"'"};
 if(vErrors === null){
 vErrors = [err70];
 }
@@ -15846,10 +15833,9 @@ vErrors.push(err70);
 }
 errors++;
 }
-}
-if(data34.path !== undefined){
-if(typeof data34.path !== "string"){
-const err71 = {instancePath:instancePath+"/hooks/poststart/" + i8+"/path",schemaPath:"#/properties/hooks/properties/poststart/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
+for(const key6 in data30){
+if(!((((key6 === "path") || (key6 === "args")) || (key6 === "env")) || (key6 === "timeout"))){
+const err71 = {instancePath:instancePath+"/hooks/createRuntime/" + i5,schemaPath:"#/properties/hooks/properties/createRuntime/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key6},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err71];
 }
@@ -15859,13 +15845,9 @@ vErrors.push(err71);
 errors++;
 }
 }
-if(data34.args !== undefined){
-let data36 = data34.args;
-if(Array.isArray(data36)){
-const len9 = data36.length;
-for(let i9=0; i9<len9; i9++){
-if(typeof data36[i9] !== "string"){
-const err72 = {instancePath:instancePath+"/hooks/poststart/" + i8+"/args/" + i9,schemaPath:"#/properties/hooks/properties/poststart/items/properties/args/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data30.path !== undefined){
+if(typeof data30.path !== "string"){
+const err72 = {instancePath:instancePath+"/hooks/createRuntime/" + i5+"/path",schemaPath:"#/properties/hooks/properties/createRuntime/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err72];
 }
@@ -15875,9 +15857,13 @@ vErrors.push(err72);
 errors++;
 }
 }
-}
-else {
-const err73 = {instancePath:instancePath+"/hooks/poststart/" + i8+"/args",schemaPath:"#/properties/hooks/properties/poststart/items/properties/args/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data30.args !== undefined){
+let data32 = data30.args;
+if(Array.isArray(data32)){
+const len6 = data32.length;
+for(let i6=0; i6<len6; i6++){
+if(typeof data32[i6] !== "string"){
+const err73 = {instancePath:instancePath+"/hooks/createRuntime/" + i5+"/args/" + i6,schemaPath:"#/properties/hooks/properties/createRuntime/items/properties/args/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err73];
 }
@@ -15887,13 +15873,9 @@ vErrors.push(err73);
 errors++;
 }
 }
-if(data34.env !== undefined){
-let data38 = data34.env;
-if(Array.isArray(data38)){
-const len10 = data38.length;
-for(let i10=0; i10<len10; i10++){
-if(typeof data38[i10] !== "string"){
-const err74 = {instancePath:instancePath+"/hooks/poststart/" + i8+"/env/" + i10,schemaPath:"#/properties/hooks/properties/poststart/items/properties/env/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+else {
+const err74 = {instancePath:instancePath+"/hooks/createRuntime/" + i5+"/args",schemaPath:"#/properties/hooks/properties/createRuntime/items/properties/args/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err74];
 }
@@ -15903,9 +15885,13 @@ vErrors.push(err74);
 errors++;
 }
 }
-}
-else {
-const err75 = {instancePath:instancePath+"/hooks/poststart/" + i8+"/env",schemaPath:"#/properties/hooks/properties/poststart/items/properties/env/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data30.env !== undefined){
+let data34 = data30.env;
+if(Array.isArray(data34)){
+const len7 = data34.length;
+for(let i7=0; i7<len7; i7++){
+if(typeof data34[i7] !== "string"){
+const err75 = {instancePath:instancePath+"/hooks/createRuntime/" + i5+"/env/" + i7,schemaPath:"#/properties/hooks/properties/createRuntime/items/properties/env/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err75];
 }
@@ -15915,10 +15901,9 @@ vErrors.push(err75);
 errors++;
 }
 }
-if(data34.timeout !== undefined){
-let data40 = data34.timeout;
-if((!(((typeof data40 == "number") && (!(data40 % 1) && !isNaN(data40))) && (isFinite(data40)))) && (data40 !== null)){
-const err76 = {instancePath:instancePath+"/hooks/poststart/" + i8+"/timeout",schemaPath:"#/properties/hooks/properties/poststart/items/properties/timeout/type",keyword:"type",params:{type: schema154.properties.hooks.properties.poststart.items.properties.timeout.type},message:"must be integer,null"};
+}
+else {
+const err76 = {instancePath:instancePath+"/hooks/createRuntime/" + i5+"/env",schemaPath:"#/properties/hooks/properties/createRuntime/items/properties/env/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err76];
 }
@@ -15928,9 +15913,10 @@ vErrors.push(err76);
 errors++;
 }
 }
-}
-else {
-const err77 = {instancePath:instancePath+"/hooks/poststart/" + i8,schemaPath:"#/properties/hooks/properties/poststart/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data30.timeout !== undefined){
+let data36 = data30.timeout;
+if((!(((typeof data36 == "number") && (!(data36 % 1) && !isNaN(data36))) && (isFinite(data36)))) && (data36 !== null)){
+const err77 = {instancePath:instancePath+"/hooks/createRuntime/" + i5+"/timeout",schemaPath:"#/properties/hooks/properties/createRuntime/items/properties/timeout/type",keyword:"type",params:{type: schema154.properties.hooks.properties.createRuntime.items.properties.timeout.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err77];
 }
@@ -15942,7 +15928,7 @@ errors++;
 }
 }
 else {
-const err78 = {instancePath:instancePath+"/hooks/poststart",schemaPath:"#/properties/hooks/properties/poststart/type",keyword:"type",params:{type: "array"},message:"must be array"};
+const err78 = {instancePath:instancePath+"/hooks/createRuntime/" + i5,schemaPath:"#/properties/hooks/properties/createRuntime/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err78];
 }
@@ -15952,15 +15938,9 @@ vErrors.push(err78);
 errors++;
 }
 }
-if(data16.poststop !== undefined){
-let data41 = data16.poststop;
-if(Array.isArray(data41)){
-const len11 = data41.length;
-for(let i11=0; i11<len11; i11++){
-let data42 = data41[i11];
-if(data42 && typeof data42 == "object" && !Array.isArray(data42)){
-if(data42.path === undefined){
-const err79 = {instancePath:instancePath+"/hooks/poststop/" + i11,schemaPath:"#/properties/hooks/properties/poststop/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
+}
+else {
+const err79 = {instancePath:instancePath+"/hooks/createRuntime",schemaPath:"#/properties/hooks/properties/createRuntime/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err79];
 }
@@ -15969,8 +15949,16 @@ vErrors.push(err79);
 }
 errors++;
 }
-if(data42.args === undefined){
-const err80 = {instancePath:instancePath+"/hooks/poststop/" + i11,schemaPath:"#/properties/hooks/properties/poststop/items/required",keyword:"required",params:{missingProperty: "args"},message:"must have required property '"+"args"+"'"};
+}
+if(data20.poststart !== undefined){
+let data37 = data20.poststart;
+if(Array.isArray(data37)){
+const len8 = data37.length;
+for(let i8=0; i8<len8; i8++){
+let data38 = data37[i8];
+if(data38 && typeof data38 == "object" && !Array.isArray(data38)){
+if(data38.path === undefined){
+const err80 = {instancePath:instancePath+"/hooks/poststart/" + i8,schemaPath:"#/properties/hooks/properties/poststart/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
 if(vErrors === null){
 vErrors = [err80];
 }
@@ -15979,8 +15967,8 @@ vErrors.push(err80);
 }
 errors++;
 }
-if(data42.env === undefined){
-const err81 = {instancePath:instancePath+"/hooks/poststop/" + i11,schemaPath:"#/properties/hooks/properties/poststop/items/required",keyword:"required",params:{missingProperty: "env"},message:"must have required property '"+"env"+"'"};
+if(data38.args === undefined){
+const err81 = {instancePath:instancePath+"/hooks/poststart/" + i8,schemaPath:"#/properties/hooks/properties/poststart/items/required",keyword:"required",params:{missingProperty: "args"},message:"must have required property '"+"args"+"'"};
 if(vErrors === null){
 vErrors = [err81];
 }
@@ -15989,8 +15977,8 @@ vErrors.push(err81);
 }
 errors++;
 }
-if(data42.timeout === undefined){
-const err82 = {instancePath:instancePath+"/hooks/poststop/" + i11,schemaPath:"#/properties/hooks/properties/poststop/items/required",keyword:"required",params:{missingProperty: "timeout"},message:"must have required property '"+"timeout"+"'"};
+if(data38.env === undefined){
+const err82 = {instancePath:instancePath+"/hooks/poststart/" + i8,schemaPath:"#/properties/hooks/properties/poststart/items/required",keyword:"required",params:{missingProperty: "env"},message:"must have required property '"+"env"+"'"};
 if(vErrors === null){
 vErrors = [err82];
 }
@@ -15999,9 +15987,8 @@ vErrors.push(err82);
 }
 errors++;
 }
-for(const key7 in data42){
-if(!((((key7 === "path") || (key7 === "args")) || (key7 === "env")) || (key7 === "timeout"))){
-const err83 = {instancePath:instancePath+"/hooks/poststop/" + i11,schemaPath:"#/properties/hooks/properties/poststop/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key7},message:"must NOT have additional properties"};
+if(data38.timeout === undefined){
+const err83 = {instancePath:instancePath+"/hooks/poststart/" + i8,schemaPath:"#/properties/hooks/properties/poststart/items/required",keyword:"required",params:{missingProperty: "timeout"},message:"must have required property '"+"timeout"+"'"};
 if(vErrors === null){
 vErrors = [err83];
 }
@@ -16010,10 +15997,9 @@ vErrors.push(err83);
 }
 errors++;
 }
-}
-if(data42.path !== undefined){
-if(typeof data42.path !== "string"){
-const err84 = {instancePath:instancePath+"/hooks/poststop/" + i11+"/path",schemaPath:"#/properties/hooks/properties/poststop/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
+for(const key7 in data38){
+if(!((((key7 === "path") || (key7 === "args")) || (key7 === "env")) || (key7 === "timeout"))){
+const err84 = {instancePath:instancePath+"/hooks/poststart/" + i8,schemaPath:"#/properties/hooks/properties/poststart/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key7},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err84];
 }
@@ -16023,13 +16009,9 @@ vErrors.push(err84);
 errors++;
 }
 }
-if(data42.args !== undefined){
-let data44 = data42.args;
-if(Array.isArray(data44)){
-const len12 = data44.length;
-for(let i12=0; i12<len12; i12++){
-if(typeof data44[i12] !== "string"){
-const err85 = {instancePath:instancePath+"/hooks/poststop/" + i11+"/args/" + i12,schemaPath:"#/properties/hooks/properties/poststop/items/properties/args/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data38.path !== undefined){
+if(typeof data38.path !== "string"){
+const err85 = {instancePath:instancePath+"/hooks/poststart/" + i8+"/path",schemaPath:"#/properties/hooks/properties/poststart/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err85];
 }
@@ -16039,9 +16021,13 @@ vErrors.push(err85);
 errors++;
 }
 }
-}
-else {
-const err86 = {instancePath:instancePath+"/hooks/poststop/" + i11+"/args",schemaPath:"#/properties/hooks/properties/poststop/items/properties/args/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data38.args !== undefined){
+let data40 = data38.args;
+if(Array.isArray(data40)){
+const len9 = data40.length;
+for(let i9=0; i9<len9; i9++){
+if(typeof data40[i9] !== "string"){
+const err86 = {instancePath:instancePath+"/hooks/poststart/" + i8+"/args/" + i9,schemaPath:"#/properties/hooks/properties/poststart/items/properties/args/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err86];
 }
@@ -16051,13 +16037,9 @@ vErrors.push(err86);
 errors++;
 }
 }
-if(data42.env !== undefined){
-let data46 = data42.env;
-if(Array.isArray(data46)){
-const len13 = data46.length;
-for(let i13=0; i13<len13; i13++){
-if(typeof data46[i13] !== "string"){
-const err87 = {instancePath:instancePath+"/hooks/poststop/" + i11+"/env/" + i13,schemaPath:"#/properties/hooks/properties/poststop/items/properties/env/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+else {
+const err87 = {instancePath:instancePath+"/hooks/poststart/" + i8+"/args",schemaPath:"#/properties/hooks/properties/poststart/items/properties/args/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err87];
 }
@@ -16067,9 +16049,13 @@ vErrors.push(err87);
 errors++;
 }
 }
-}
-else {
-const err88 = {instancePath:instancePath+"/hooks/poststop/" + i11+"/env",schemaPath:"#/properties/hooks/properties/poststop/items/properties/env/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data38.env !== undefined){
+let data42 = data38.env;
+if(Array.isArray(data42)){
+const len10 = data42.length;
+for(let i10=0; i10<len10; i10++){
+if(typeof data42[i10] !== "string"){
+const err88 = {instancePath:instancePath+"/hooks/poststart/" + i8+"/env/" + i10,schemaPath:"#/properties/hooks/properties/poststart/items/properties/env/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err88];
 }
@@ -16079,10 +16065,9 @@ vErrors.push(err88);
 errors++;
 }
 }
-if(data42.timeout !== undefined){
-let data48 = data42.timeout;
-if((!(((typeof data48 == "number") && (!(data48 % 1) && !isNaN(data48))) && (isFinite(data48)))) && (data48 !== null)){
-const err89 = {instancePath:instancePath+"/hooks/poststop/" + i11+"/timeout",schemaPath:"#/properties/hooks/properties/poststop/items/properties/timeout/type",keyword:"type",params:{type: schema154.properties.hooks.properties.poststop.items.properties.timeout.type},message:"must be integer,null"};
+}
+else {
+const err89 = {instancePath:instancePath+"/hooks/poststart/" + i8+"/env",schemaPath:"#/properties/hooks/properties/poststart/items/properties/env/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err89];
 }
@@ -16092,9 +16077,10 @@ vErrors.push(err89);
 errors++;
 }
 }
-}
-else {
-const err90 = {instancePath:instancePath+"/hooks/poststop/" + i11,schemaPath:"#/properties/hooks/properties/poststop/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data38.timeout !== undefined){
+let data44 = data38.timeout;
+if((!(((typeof data44 == "number") && (!(data44 % 1) && !isNaN(data44))) && (isFinite(data44)))) && (data44 !== null)){
+const err90 = {instancePath:instancePath+"/hooks/poststart/" + i8+"/timeout",schemaPath:"#/properties/hooks/properties/poststart/items/properties/timeout/type",keyword:"type",params:{type: schema154.properties.hooks.properties.poststart.items.properties.timeout.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err90];
 }
@@ -16106,7 +16092,7 @@ errors++;
 }
 }
 else {
-const err91 = {instancePath:instancePath+"/hooks/poststop",schemaPath:"#/properties/hooks/properties/poststop/type",keyword:"type",params:{type: "array"},message:"must be array"};
+const err91 = {instancePath:instancePath+"/hooks/poststart/" + i8,schemaPath:"#/properties/hooks/properties/poststart/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err91];
 }
@@ -16118,7 +16104,7 @@ errors++;
 }
 }
 else {
-const err92 = {instancePath:instancePath+"/hooks",schemaPath:"#/properties/hooks/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err92 = {instancePath:instancePath+"/hooks/poststart",schemaPath:"#/properties/hooks/properties/poststart/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err92];
 }
@@ -16128,13 +16114,15 @@ vErrors.push(err92);
 errors++;
 }
 }
-if(data.netns !== undefined){
-let data49 = data.netns;
-const _errs116 = errors;
-let valid38 = false;
-const _errs117 = errors;
-if(data49 !== null){
-const err93 = {instancePath:instancePath+"/netns",schemaPath:"#/properties/netns/anyOf/0/type",keyword:"type",params:{type: "null"},message:"must be null"};
+if(data20.poststop !== undefined){
+let data45 = data20.poststop;
+if(Array.isArray(data45)){
+const len11 = data45.length;
+for(let i11=0; i11<len11; i11++){
+let data46 = data45[i11];
+if(data46 && typeof data46 == "object" && !Array.isArray(data46)){
+if(data46.path === undefined){
+const err93 = {instancePath:instancePath+"/hooks/poststop/" + i11,schemaPath:"#/properties/hooks/properties/poststop/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
 if(vErrors === null){
 vErrors = [err93];
 }
@@ -16143,12 +16131,8 @@ vErrors.push(err93);
 }
 errors++;
 }
-var _valid2 = _errs117 === errors;
-valid38 = valid38 || _valid2;
-const _errs119 = errors;
-if(data49 && typeof data49 == "object" && !Array.isArray(data49)){
-if(data49.path === undefined){
-const err94 = {instancePath:instancePath+"/netns",schemaPath:"#/$defs/ObjectRef/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
+if(data46.args === undefined){
+const err94 = {instancePath:instancePath+"/hooks/poststop/" + i11,schemaPath:"#/properties/hooks/properties/poststop/items/required",keyword:"required",params:{missingProperty: "args"},message:"must have required property '"+"args"+"'"};
 if(vErrors === null){
 vErrors = [err94];
 }
@@ -16157,8 +16141,8 @@ vErrors.push(err94);
 }
 errors++;
 }
-if(data49.dev === undefined){
-const err95 = {instancePath:instancePath+"/netns",schemaPath:"#/$defs/ObjectRef/required",keyword:"required",params:{missingProperty: "dev"},message:"must have required property '"+"dev"+"'"};
+if(data46.env === undefined){
+const err95 = {instancePath:instancePath+"/hooks/poststop/" + i11,schemaPath:"#/properties/hooks/properties/poststop/items/required",keyword:"required",params:{missingProperty: "env"},message:"must have required property '"+"env"+"'"};
 if(vErrors === null){
 vErrors = [err95];
 }
@@ -16167,8 +16151,8 @@ vErrors.push(err95);
 }
 errors++;
 }
-if(data49.ino === undefined){
-const err96 = {instancePath:instancePath+"/netns",schemaPath:"#/$defs/ObjectRef/required",keyword:"required",params:{missingProperty: "ino"},message:"must have required property '"+"ino"+"'"};
+if(data46.timeout === undefined){
+const err96 = {instancePath:instancePath+"/hooks/poststop/" + i11,schemaPath:"#/properties/hooks/properties/poststop/items/required",keyword:"required",params:{missingProperty: "timeout"},message:"must have required property '"+"timeout"+"'"};
 if(vErrors === null){
 vErrors = [err96];
 }
@@ -16177,9 +16161,9 @@ vErrors.push(err96);
 }
 errors++;
 }
-for(const key8 in data49){
-if(!(((key8 === "path") || (key8 === "dev")) || (key8 === "ino"))){
-const err97 = {instancePath:instancePath+"/netns",schemaPath:"#/$defs/ObjectRef/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key8},message:"must NOT have additional properties"};
+for(const key8 in data46){
+if(!((((key8 === "path") || (key8 === "args")) || (key8 === "env")) || (key8 === "timeout"))){
+const err97 = {instancePath:instancePath+"/hooks/poststop/" + i11,schemaPath:"#/properties/hooks/properties/poststop/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key8},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err97];
 }
@@ -16189,9 +16173,9 @@ vErrors.push(err97);
 errors++;
 }
 }
-if(data49.path !== undefined){
-if(typeof data49.path !== "string"){
-const err98 = {instancePath:instancePath+"/netns/path",schemaPath:"#/$defs/ObjectRef/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data46.path !== undefined){
+if(typeof data46.path !== "string"){
+const err98 = {instancePath:instancePath+"/hooks/poststop/" + i11+"/path",schemaPath:"#/properties/hooks/properties/poststop/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err98];
 }
@@ -16201,11 +16185,13 @@ vErrors.push(err98);
 errors++;
 }
 }
-if(data49.dev !== undefined){
-let data51 = data49.dev;
-if(typeof data51 === "string"){
-if(!pattern55.test(data51)){
-const err99 = {instancePath:instancePath+"/netns/dev",schemaPath:"#/$defs/ObjectRef/properties/dev/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
+if(data46.args !== undefined){
+let data48 = data46.args;
+if(Array.isArray(data48)){
+const len12 = data48.length;
+for(let i12=0; i12<len12; i12++){
+if(typeof data48[i12] !== "string"){
+const err99 = {instancePath:instancePath+"/hooks/poststop/" + i11+"/args/" + i12,schemaPath:"#/properties/hooks/properties/poststop/items/properties/args/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err99];
 }
@@ -16215,8 +16201,9 @@ vErrors.push(err99);
 errors++;
 }
 }
+}
 else {
-const err100 = {instancePath:instancePath+"/netns/dev",schemaPath:"#/$defs/ObjectRef/properties/dev/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err100 = {instancePath:instancePath+"/hooks/poststop/" + i11+"/args",schemaPath:"#/properties/hooks/properties/poststop/items/properties/args/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err100];
 }
@@ -16226,11 +16213,13 @@ vErrors.push(err100);
 errors++;
 }
 }
-if(data49.ino !== undefined){
-let data52 = data49.ino;
-if(typeof data52 === "string"){
-if(!pattern55.test(data52)){
-const err101 = {instancePath:instancePath+"/netns/ino",schemaPath:"#/$defs/ObjectRef/properties/ino/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
+if(data46.env !== undefined){
+let data50 = data46.env;
+if(Array.isArray(data50)){
+const len13 = data50.length;
+for(let i13=0; i13<len13; i13++){
+if(typeof data50[i13] !== "string"){
+const err101 = {instancePath:instancePath+"/hooks/poststop/" + i11+"/env/" + i13,schemaPath:"#/properties/hooks/properties/poststop/items/properties/env/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err101];
 }
@@ -16240,8 +16229,9 @@ vErrors.push(err101);
 errors++;
 }
 }
+}
 else {
-const err102 = {instancePath:instancePath+"/netns/ino",schemaPath:"#/$defs/ObjectRef/properties/ino/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err102 = {instancePath:instancePath+"/hooks/poststop/" + i11+"/env",schemaPath:"#/properties/hooks/properties/poststop/items/properties/env/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err102];
 }
@@ -16251,9 +16241,10 @@ vErrors.push(err102);
 errors++;
 }
 }
-}
-else {
-const err103 = {instancePath:instancePath+"/netns",schemaPath:"#/$defs/ObjectRef/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data46.timeout !== undefined){
+let data52 = data46.timeout;
+if((!(((typeof data52 == "number") && (!(data52 % 1) && !isNaN(data52))) && (isFinite(data52)))) && (data52 !== null)){
+const err103 = {instancePath:instancePath+"/hooks/poststop/" + i11+"/timeout",schemaPath:"#/properties/hooks/properties/poststop/items/properties/timeout/type",keyword:"type",params:{type: schema154.properties.hooks.properties.poststop.items.properties.timeout.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err103];
 }
@@ -16262,10 +16253,10 @@ vErrors.push(err103);
 }
 errors++;
 }
-var _valid2 = _errs119 === errors;
-valid38 = valid38 || _valid2;
-if(!valid38){
-const err104 = {instancePath:instancePath+"/netns",schemaPath:"#/properties/netns/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+}
+}
+else {
+const err104 = {instancePath:instancePath+"/hooks/poststop/" + i11,schemaPath:"#/properties/hooks/properties/poststop/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err104];
 }
@@ -16274,11 +16265,182 @@ vErrors.push(err104);
 }
 errors++;
 }
+}
+}
 else {
-errors = _errs116;
+const err105 = {instancePath:instancePath+"/hooks/poststop",schemaPath:"#/properties/hooks/properties/poststop/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err105];
+}
+else {
+vErrors.push(err105);
+}
+errors++;
+}
+}
+}
+else {
+const err106 = {instancePath:instancePath+"/hooks",schemaPath:"#/properties/hooks/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err106];
+}
+else {
+vErrors.push(err106);
+}
+errors++;
+}
+}
+if(data.netns !== undefined){
+let data53 = data.netns;
+const _errs125 = errors;
+let valid39 = false;
+const _errs126 = errors;
+if(data53 !== null){
+const err107 = {instancePath:instancePath+"/netns",schemaPath:"#/properties/netns/anyOf/0/type",keyword:"type",params:{type: "null"},message:"must be null"};
+if(vErrors === null){
+vErrors = [err107];
+}
+else {
+vErrors.push(err107);
+}
+errors++;
+}
+var _valid2 = _errs126 === errors;
+valid39 = valid39 || _valid2;
+const _errs128 = errors;
+if(data53 && typeof data53 == "object" && !Array.isArray(data53)){
+if(data53.path === undefined){
+const err108 = {instancePath:instancePath+"/netns",schemaPath:"#/$defs/ObjectRef/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
+if(vErrors === null){
+vErrors = [err108];
+}
+else {
+vErrors.push(err108);
+}
+errors++;
+}
+if(data53.dev === undefined){
+const err109 = {instancePath:instancePath+"/netns",schemaPath:"#/$defs/ObjectRef/required",keyword:"required",params:{missingProperty: "dev"},message:"must have required property '"+"dev"+"'"};
+if(vErrors === null){
+vErrors = [err109];
+}
+else {
+vErrors.push(err109);
+}
+errors++;
+}
+if(data53.ino === undefined){
+const err110 = {instancePath:instancePath+"/netns",schemaPath:"#/$defs/ObjectRef/required",keyword:"required",params:{missingProperty: "ino"},message:"must have required property '"+"ino"+"'"};
+if(vErrors === null){
+vErrors = [err110];
+}
+else {
+vErrors.push(err110);
+}
+errors++;
+}
+for(const key9 in data53){
+if(!(((key9 === "path") || (key9 === "dev")) || (key9 === "ino"))){
+const err111 = {instancePath:instancePath+"/netns",schemaPath:"#/$defs/ObjectRef/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key9},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err111];
+}
+else {
+vErrors.push(err111);
+}
+errors++;
+}
+}
+if(data53.path !== undefined){
+if(typeof data53.path !== "string"){
+const err112 = {instancePath:instancePath+"/netns/path",schemaPath:"#/$defs/ObjectRef/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err112];
+}
+else {
+vErrors.push(err112);
+}
+errors++;
+}
+}
+if(data53.dev !== undefined){
+let data55 = data53.dev;
+if(typeof data55 === "string"){
+if(!pattern55.test(data55)){
+const err113 = {instancePath:instancePath+"/netns/dev",schemaPath:"#/$defs/ObjectRef/properties/dev/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
+if(vErrors === null){
+vErrors = [err113];
+}
+else {
+vErrors.push(err113);
+}
+errors++;
+}
+}
+else {
+const err114 = {instancePath:instancePath+"/netns/dev",schemaPath:"#/$defs/ObjectRef/properties/dev/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err114];
+}
+else {
+vErrors.push(err114);
+}
+errors++;
+}
+}
+if(data53.ino !== undefined){
+let data56 = data53.ino;
+if(typeof data56 === "string"){
+if(!pattern55.test(data56)){
+const err115 = {instancePath:instancePath+"/netns/ino",schemaPath:"#/$defs/ObjectRef/properties/ino/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
+if(vErrors === null){
+vErrors = [err115];
+}
+else {
+vErrors.push(err115);
+}
+errors++;
+}
+}
+else {
+const err116 = {instancePath:instancePath+"/netns/ino",schemaPath:"#/$defs/ObjectRef/properties/ino/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err116];
+}
+else {
+vErrors.push(err116);
+}
+errors++;
+}
+}
+}
+else {
+const err117 = {instancePath:instancePath+"/netns",schemaPath:"#/$defs/ObjectRef/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err117];
+}
+else {
+vErrors.push(err117);
+}
+errors++;
+}
+var _valid2 = _errs128 === errors;
+valid39 = valid39 || _valid2;
+if(!valid39){
+const err118 = {instancePath:instancePath+"/netns",schemaPath:"#/properties/netns/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+if(vErrors === null){
+vErrors = [err118];
+}
+else {
+vErrors.push(err118);
+}
+errors++;
+}
+else {
+errors = _errs125;
 if(vErrors !== null){
-if(_errs116){
-vErrors.length = _errs116;
+if(_errs125){
+vErrors.length = _errs125;
 }
 else {
 vErrors = null;
@@ -16288,12 +16450,12 @@ vErrors = null;
 }
 }
 else {
-const err105 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err119 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
-vErrors = [err105];
+vErrors = [err119];
 }
 else {
-vErrors.push(err105);
+vErrors.push(err119);
 }
 errors++;
 }
@@ -17269,7 +17431,7 @@ vErrors.push(err83);
 errors++;
 }
 for(const key4 in data30){
-if(!((key4 === "uid") || (key4 === "gid"))){
+if(!(((key4 === "uid") || (key4 === "gid")) || (key4 === "count"))){
 const err84 = {instancePath:instancePath+"/filesystem/" + i2+"/idmap",schemaPath:"#/$defs/FsRule/properties/idmap/anyOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key4},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err84];
@@ -17330,9 +17492,10 @@ errors++;
 }
 }
 }
-}
-else {
-const err89 = {instancePath:instancePath+"/filesystem/" + i2+"/idmap",schemaPath:"#/$defs/FsRule/properties/idmap/anyOf/1/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data30.count !== undefined){
+let data33 = data30.count;
+if(!(((typeof data33 == "number") && (!(data33 % 1) && !isNaN(data33))) && (isFinite(data33)))){
+const err89 = {instancePath:instancePath+"/filesystem/" + i2+"/idmap/count",schemaPath:"#/$defs/FsRule/properties/idmap/anyOf/1/properties/count/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err89];
 }
@@ -17341,15 +17504,39 @@ vErrors.push(err89);
 }
 errors++;
 }
-var _valid0 = _errs71 === errors;
-valid14 = valid14 || _valid0;
-if(!valid14){
-const err90 = {instancePath:instancePath+"/filesystem/" + i2+"/idmap",schemaPath:"#/$defs/FsRule/properties/idmap/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+if((typeof data33 == "number") && (isFinite(data33))){
+if(data33 < 2 || isNaN(data33)){
+const err90 = {instancePath:instancePath+"/filesystem/" + i2+"/idmap/count",schemaPath:"#/$defs/FsRule/properties/idmap/anyOf/1/properties/count/minimum",keyword:"minimum",params:{comparison: ">=", limit: 2},message:"must be >= 2"};
 if(vErrors === null){
 vErrors = [err90];
 }
 else {
 vErrors.push(err90);
+}
+errors++;
+}
+}
+}
+}
+else {
+const err91 = {instancePath:instancePath+"/filesystem/" + i2+"/idmap",schemaPath:"#/$defs/FsRule/properties/idmap/anyOf/1/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err91];
+}
+else {
+vErrors.push(err91);
+}
+errors++;
+}
+var _valid0 = _errs71 === errors;
+valid14 = valid14 || _valid0;
+if(!valid14){
+const err92 = {instancePath:instancePath+"/filesystem/" + i2+"/idmap",schemaPath:"#/$defs/FsRule/properties/idmap/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+if(vErrors === null){
+vErrors = [err92];
+}
+else {
+vErrors.push(err92);
 }
 errors++;
 }
@@ -17367,32 +17554,7 @@ vErrors = null;
 }
 }
 else {
-const err91 = {instancePath:instancePath+"/filesystem/" + i2,schemaPath:"#/$defs/FsRule/type",keyword:"type",params:{type: "object"},message:"must be object"};
-if(vErrors === null){
-vErrors = [err91];
-}
-else {
-vErrors.push(err91);
-}
-errors++;
-}
-}
-}
-else {
-const err92 = {instancePath:instancePath+"/filesystem",schemaPath:"#/properties/filesystem/type",keyword:"type",params:{type: "array"},message:"must be array"};
-if(vErrors === null){
-vErrors = [err92];
-}
-else {
-vErrors.push(err92);
-}
-errors++;
-}
-}
-if(data.landlockAbi !== undefined){
-let data33 = data.landlockAbi;
-if(!(((typeof data33 == "number") && (!(data33 % 1) && !isNaN(data33))) && (isFinite(data33)))){
-const err93 = {instancePath:instancePath+"/landlockAbi",schemaPath:"#/properties/landlockAbi/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+const err93 = {instancePath:instancePath+"/filesystem/" + i2,schemaPath:"#/$defs/FsRule/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err93];
 }
@@ -17402,11 +17564,9 @@ vErrors.push(err93);
 errors++;
 }
 }
-if(data.network !== undefined){
-let data34 = data.network;
-if(data34 && typeof data34 == "object" && !Array.isArray(data34)){
-if(data34.mode === undefined){
-const err94 = {instancePath:instancePath+"/network",schemaPath:"#/properties/network/required",keyword:"required",params:{missingProperty: "mode"},message:"must have required property '"+"mode"+"'"};
+}
+else {
+const err94 = {instancePath:instancePath+"/filesystem",schemaPath:"#/properties/filesystem/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err94];
 }
@@ -17415,8 +17575,11 @@ vErrors.push(err94);
 }
 errors++;
 }
-if(data34.connect === undefined){
-const err95 = {instancePath:instancePath+"/network",schemaPath:"#/properties/network/required",keyword:"required",params:{missingProperty: "connect"},message:"must have required property '"+"connect"+"'"};
+}
+if(data.landlockAbi !== undefined){
+let data34 = data.landlockAbi;
+if(!(((typeof data34 == "number") && (!(data34 % 1) && !isNaN(data34))) && (isFinite(data34)))){
+const err95 = {instancePath:instancePath+"/landlockAbi",schemaPath:"#/properties/landlockAbi/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err95];
 }
@@ -17425,8 +17588,12 @@ vErrors.push(err95);
 }
 errors++;
 }
-if(data34.bind === undefined){
-const err96 = {instancePath:instancePath+"/network",schemaPath:"#/properties/network/required",keyword:"required",params:{missingProperty: "bind"},message:"must have required property '"+"bind"+"'"};
+}
+if(data.network !== undefined){
+let data35 = data.network;
+if(data35 && typeof data35 == "object" && !Array.isArray(data35)){
+if(data35.mode === undefined){
+const err96 = {instancePath:instancePath+"/network",schemaPath:"#/properties/network/required",keyword:"required",params:{missingProperty: "mode"},message:"must have required property '"+"mode"+"'"};
 if(vErrors === null){
 vErrors = [err96];
 }
@@ -17435,9 +17602,8 @@ vErrors.push(err96);
 }
 errors++;
 }
-for(const key5 in data34){
-if(!(((key5 === "mode") || (key5 === "connect")) || (key5 === "bind"))){
-const err97 = {instancePath:instancePath+"/network",schemaPath:"#/properties/network/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key5},message:"must NOT have additional properties"};
+if(data35.connect === undefined){
+const err97 = {instancePath:instancePath+"/network",schemaPath:"#/properties/network/required",keyword:"required",params:{missingProperty: "connect"},message:"must have required property '"+"connect"+"'"};
 if(vErrors === null){
 vErrors = [err97];
 }
@@ -17446,11 +17612,8 @@ vErrors.push(err97);
 }
 errors++;
 }
-}
-if(data34.mode !== undefined){
-let data35 = data34.mode;
-if(typeof data35 !== "string"){
-const err98 = {instancePath:instancePath+"/network/mode",schemaPath:"#/properties/network/properties/mode/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data35.bind === undefined){
+const err98 = {instancePath:instancePath+"/network",schemaPath:"#/properties/network/required",keyword:"required",params:{missingProperty: "bind"},message:"must have required property '"+"bind"+"'"};
 if(vErrors === null){
 vErrors = [err98];
 }
@@ -17459,8 +17622,9 @@ vErrors.push(err98);
 }
 errors++;
 }
-if(!((((data35 === "deny") || (data35 === "loopback")) || (data35 === "host")) || (data35 === "ports"))){
-const err99 = {instancePath:instancePath+"/network/mode",schemaPath:"#/properties/network/properties/mode/enum",keyword:"enum",params:{allowedValues: schema146.properties.network.properties.mode.enum},message:"must be equal to one of the allowed values"};
+for(const key5 in data35){
+if(!(((key5 === "mode") || (key5 === "connect")) || (key5 === "bind"))){
+const err99 = {instancePath:instancePath+"/network",schemaPath:"#/properties/network/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key5},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err99];
 }
@@ -17470,14 +17634,10 @@ vErrors.push(err99);
 errors++;
 }
 }
-if(data34.connect !== undefined){
-let data36 = data34.connect;
-if(Array.isArray(data36)){
-const len4 = data36.length;
-for(let i4=0; i4<len4; i4++){
-let data37 = data36[i4];
-if(!(((typeof data37 == "number") && (!(data37 % 1) && !isNaN(data37))) && (isFinite(data37)))){
-const err100 = {instancePath:instancePath+"/network/connect/" + i4,schemaPath:"#/properties/network/properties/connect/items/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data35.mode !== undefined){
+let data36 = data35.mode;
+if(typeof data36 !== "string"){
+const err100 = {instancePath:instancePath+"/network/mode",schemaPath:"#/properties/network/properties/mode/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err100];
 }
@@ -17486,10 +17646,8 @@ vErrors.push(err100);
 }
 errors++;
 }
-}
-}
-else {
-const err101 = {instancePath:instancePath+"/network/connect",schemaPath:"#/properties/network/properties/connect/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(!((((data36 === "deny") || (data36 === "loopback")) || (data36 === "host")) || (data36 === "ports"))){
+const err101 = {instancePath:instancePath+"/network/mode",schemaPath:"#/properties/network/properties/mode/enum",keyword:"enum",params:{allowedValues: schema146.properties.network.properties.mode.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err101];
 }
@@ -17499,14 +17657,14 @@ vErrors.push(err101);
 errors++;
 }
 }
-if(data34.bind !== undefined){
-let data38 = data34.bind;
-if(Array.isArray(data38)){
-const len5 = data38.length;
-for(let i5=0; i5<len5; i5++){
-let data39 = data38[i5];
-if(!(((typeof data39 == "number") && (!(data39 % 1) && !isNaN(data39))) && (isFinite(data39)))){
-const err102 = {instancePath:instancePath+"/network/bind/" + i5,schemaPath:"#/properties/network/properties/bind/items/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data35.connect !== undefined){
+let data37 = data35.connect;
+if(Array.isArray(data37)){
+const len4 = data37.length;
+for(let i4=0; i4<len4; i4++){
+let data38 = data37[i4];
+if(!(((typeof data38 == "number") && (!(data38 % 1) && !isNaN(data38))) && (isFinite(data38)))){
+const err102 = {instancePath:instancePath+"/network/connect/" + i4,schemaPath:"#/properties/network/properties/connect/items/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err102];
 }
@@ -17518,7 +17676,7 @@ errors++;
 }
 }
 else {
-const err103 = {instancePath:instancePath+"/network/bind",schemaPath:"#/properties/network/properties/bind/type",keyword:"type",params:{type: "array"},message:"must be array"};
+const err103 = {instancePath:instancePath+"/network/connect",schemaPath:"#/properties/network/properties/connect/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err103];
 }
@@ -17528,9 +17686,14 @@ vErrors.push(err103);
 errors++;
 }
 }
-}
-else {
-const err104 = {instancePath:instancePath+"/network",schemaPath:"#/properties/network/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data35.bind !== undefined){
+let data39 = data35.bind;
+if(Array.isArray(data39)){
+const len5 = data39.length;
+for(let i5=0; i5<len5; i5++){
+let data40 = data39[i5];
+if(!(((typeof data40 == "number") && (!(data40 % 1) && !isNaN(data40))) && (isFinite(data40)))){
+const err104 = {instancePath:instancePath+"/network/bind/" + i5,schemaPath:"#/properties/network/properties/bind/items/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err104];
 }
@@ -17540,10 +17703,9 @@ vErrors.push(err104);
 errors++;
 }
 }
-if(data.spawn !== undefined){
-let data40 = data.spawn;
-if(typeof data40 !== "string"){
-const err105 = {instancePath:instancePath+"/spawn",schemaPath:"#/properties/spawn/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+else {
+const err105 = {instancePath:instancePath+"/network/bind",schemaPath:"#/properties/network/properties/bind/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err105];
 }
@@ -17552,8 +17714,10 @@ vErrors.push(err105);
 }
 errors++;
 }
-if(!(((data40 === "deny") || (data40 === "threads")) || (data40 === "descendants"))){
-const err106 = {instancePath:instancePath+"/spawn",schemaPath:"#/properties/spawn/enum",keyword:"enum",params:{allowedValues: schema146.properties.spawn.enum},message:"must be equal to one of the allowed values"};
+}
+}
+else {
+const err106 = {instancePath:instancePath+"/network",schemaPath:"#/properties/network/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err106];
 }
@@ -17563,14 +17727,10 @@ vErrors.push(err106);
 errors++;
 }
 }
-if(data.fds !== undefined){
-let data41 = data.fds;
-if(Array.isArray(data41)){
-const len6 = data41.length;
-for(let i6=0; i6<len6; i6++){
-let data42 = data41[i6];
-if(!(((typeof data42 == "number") && (!(data42 % 1) && !isNaN(data42))) && (isFinite(data42)))){
-const err107 = {instancePath:instancePath+"/fds/" + i6,schemaPath:"#/properties/fds/items/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data.spawn !== undefined){
+let data41 = data.spawn;
+if(typeof data41 !== "string"){
+const err107 = {instancePath:instancePath+"/spawn",schemaPath:"#/properties/spawn/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err107];
 }
@@ -17579,10 +17739,8 @@ vErrors.push(err107);
 }
 errors++;
 }
-}
-}
-else {
-const err108 = {instancePath:instancePath+"/fds",schemaPath:"#/properties/fds/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(!(((data41 === "deny") || (data41 === "threads")) || (data41 === "descendants"))){
+const err108 = {instancePath:instancePath+"/spawn",schemaPath:"#/properties/spawn/enum",keyword:"enum",params:{allowedValues: schema146.properties.spawn.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err108];
 }
@@ -17592,11 +17750,14 @@ vErrors.push(err108);
 errors++;
 }
 }
-if(data.stdio !== undefined){
-let data43 = data.stdio;
-if(data43 && typeof data43 == "object" && !Array.isArray(data43)){
-if(data43.stdin === undefined){
-const err109 = {instancePath:instancePath+"/stdio",schemaPath:"#/properties/stdio/required",keyword:"required",params:{missingProperty: "stdin"},message:"must have required property '"+"stdin"+"'"};
+if(data.fds !== undefined){
+let data42 = data.fds;
+if(Array.isArray(data42)){
+const len6 = data42.length;
+for(let i6=0; i6<len6; i6++){
+let data43 = data42[i6];
+if(!(((typeof data43 == "number") && (!(data43 % 1) && !isNaN(data43))) && (isFinite(data43)))){
+const err109 = {instancePath:instancePath+"/fds/" + i6,schemaPath:"#/properties/fds/items/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err109];
 }
@@ -17605,8 +17766,10 @@ vErrors.push(err109);
 }
 errors++;
 }
-if(data43.stdout === undefined){
-const err110 = {instancePath:instancePath+"/stdio",schemaPath:"#/properties/stdio/required",keyword:"required",params:{missingProperty: "stdout"},message:"must have required property '"+"stdout"+"'"};
+}
+}
+else {
+const err110 = {instancePath:instancePath+"/fds",schemaPath:"#/properties/fds/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err110];
 }
@@ -17615,8 +17778,12 @@ vErrors.push(err110);
 }
 errors++;
 }
-if(data43.stderr === undefined){
-const err111 = {instancePath:instancePath+"/stdio",schemaPath:"#/properties/stdio/required",keyword:"required",params:{missingProperty: "stderr"},message:"must have required property '"+"stderr"+"'"};
+}
+if(data.stdio !== undefined){
+let data44 = data.stdio;
+if(data44 && typeof data44 == "object" && !Array.isArray(data44)){
+if(data44.stdin === undefined){
+const err111 = {instancePath:instancePath+"/stdio",schemaPath:"#/properties/stdio/required",keyword:"required",params:{missingProperty: "stdin"},message:"must have required property '"+"stdin"+"'"};
 if(vErrors === null){
 vErrors = [err111];
 }
@@ -17625,9 +17792,8 @@ vErrors.push(err111);
 }
 errors++;
 }
-for(const key6 in data43){
-if(!(((key6 === "stdin") || (key6 === "stdout")) || (key6 === "stderr"))){
-const err112 = {instancePath:instancePath+"/stdio",schemaPath:"#/properties/stdio/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key6},message:"must NOT have additional properties"};
+if(data44.stdout === undefined){
+const err112 = {instancePath:instancePath+"/stdio",schemaPath:"#/properties/stdio/required",keyword:"required",params:{missingProperty: "stdout"},message:"must have required property '"+"stdout"+"'"};
 if(vErrors === null){
 vErrors = [err112];
 }
@@ -17636,10 +17802,8 @@ vErrors.push(err112);
 }
 errors++;
 }
-}
-if(data43.stdin !== undefined){
-if(typeof data43.stdin !== "string"){
-const err113 = {instancePath:instancePath+"/stdio/stdin",schemaPath:"#/properties/stdio/properties/stdin/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data44.stderr === undefined){
+const err113 = {instancePath:instancePath+"/stdio",schemaPath:"#/properties/stdio/required",keyword:"required",params:{missingProperty: "stderr"},message:"must have required property '"+"stderr"+"'"};
 if(vErrors === null){
 vErrors = [err113];
 }
@@ -17648,11 +17812,9 @@ vErrors.push(err113);
 }
 errors++;
 }
-}
-if(data43.stdout !== undefined){
-let data45 = data43.stdout;
-if(typeof data45 !== "string"){
-const err114 = {instancePath:instancePath+"/stdio/stdout",schemaPath:"#/properties/stdio/properties/stdout/type",keyword:"type",params:{type: "string"},message:"must be string"};
+for(const key6 in data44){
+if(!(((key6 === "stdin") || (key6 === "stdout")) || (key6 === "stderr"))){
+const err114 = {instancePath:instancePath+"/stdio",schemaPath:"#/properties/stdio/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key6},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err114];
 }
@@ -17661,8 +17823,10 @@ vErrors.push(err114);
 }
 errors++;
 }
-if(!(((data45 === "null") || (data45 === "inherit")) || (data45 === "capture"))){
-const err115 = {instancePath:instancePath+"/stdio/stdout",schemaPath:"#/properties/stdio/properties/stdout/enum",keyword:"enum",params:{allowedValues: schema146.properties.stdio.properties.stdout.enum},message:"must be equal to one of the allowed values"};
+}
+if(data44.stdin !== undefined){
+if(typeof data44.stdin !== "string"){
+const err115 = {instancePath:instancePath+"/stdio/stdin",schemaPath:"#/properties/stdio/properties/stdin/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err115];
 }
@@ -17672,10 +17836,10 @@ vErrors.push(err115);
 errors++;
 }
 }
-if(data43.stderr !== undefined){
-let data46 = data43.stderr;
+if(data44.stdout !== undefined){
+let data46 = data44.stdout;
 if(typeof data46 !== "string"){
-const err116 = {instancePath:instancePath+"/stdio/stderr",schemaPath:"#/properties/stdio/properties/stderr/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err116 = {instancePath:instancePath+"/stdio/stdout",schemaPath:"#/properties/stdio/properties/stdout/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err116];
 }
@@ -17685,7 +17849,7 @@ vErrors.push(err116);
 errors++;
 }
 if(!(((data46 === "null") || (data46 === "inherit")) || (data46 === "capture"))){
-const err117 = {instancePath:instancePath+"/stdio/stderr",schemaPath:"#/properties/stdio/properties/stderr/enum",keyword:"enum",params:{allowedValues: schema146.properties.stdio.properties.stderr.enum},message:"must be equal to one of the allowed values"};
+const err117 = {instancePath:instancePath+"/stdio/stdout",schemaPath:"#/properties/stdio/properties/stdout/enum",keyword:"enum",params:{allowedValues: schema146.properties.stdio.properties.stdout.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err117];
 }
@@ -17695,9 +17859,10 @@ vErrors.push(err117);
 errors++;
 }
 }
-}
-else {
-const err118 = {instancePath:instancePath+"/stdio",schemaPath:"#/properties/stdio/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data44.stderr !== undefined){
+let data47 = data44.stderr;
+if(typeof data47 !== "string"){
+const err118 = {instancePath:instancePath+"/stdio/stderr",schemaPath:"#/properties/stdio/properties/stderr/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err118];
 }
@@ -17706,15 +17871,8 @@ vErrors.push(err118);
 }
 errors++;
 }
-}
-if(data.namespaces !== undefined){
-let data47 = data.namespaces;
-if(Array.isArray(data47)){
-const len7 = data47.length;
-for(let i7=0; i7<len7; i7++){
-let data48 = data47[i7];
-if(typeof data48 !== "string"){
-const err119 = {instancePath:instancePath+"/namespaces/" + i7,schemaPath:"#/properties/namespaces/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!(((data47 === "null") || (data47 === "inherit")) || (data47 === "capture"))){
+const err119 = {instancePath:instancePath+"/stdio/stderr",schemaPath:"#/properties/stdio/properties/stderr/enum",keyword:"enum",params:{allowedValues: schema146.properties.stdio.properties.stderr.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err119];
 }
@@ -17723,8 +17881,10 @@ vErrors.push(err119);
 }
 errors++;
 }
-if(!(((((((data48 === "user") || (data48 === "pid")) || (data48 === "mount")) || (data48 === "net")) || (data48 === "ipc")) || (data48 === "uts")) || (data48 === "cgroup"))){
-const err120 = {instancePath:instancePath+"/namespaces/" + i7,schemaPath:"#/properties/namespaces/items/enum",keyword:"enum",params:{allowedValues: schema146.properties.namespaces.items.enum},message:"must be equal to one of the allowed values"};
+}
+}
+else {
+const err120 = {instancePath:instancePath+"/stdio",schemaPath:"#/properties/stdio/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err120];
 }
@@ -17734,9 +17894,14 @@ vErrors.push(err120);
 errors++;
 }
 }
-}
-else {
-const err121 = {instancePath:instancePath+"/namespaces",schemaPath:"#/properties/namespaces/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data.namespaces !== undefined){
+let data48 = data.namespaces;
+if(Array.isArray(data48)){
+const len7 = data48.length;
+for(let i7=0; i7<len7; i7++){
+let data49 = data48[i7];
+if(typeof data49 !== "string"){
+const err121 = {instancePath:instancePath+"/namespaces/" + i7,schemaPath:"#/properties/namespaces/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err121];
 }
@@ -17745,12 +17910,8 @@ vErrors.push(err121);
 }
 errors++;
 }
-}
-if(data.cgroup !== undefined){
-let data49 = data.cgroup;
-if(data49 && typeof data49 == "object" && !Array.isArray(data49)){
-if(data49.parent === undefined){
-const err122 = {instancePath:instancePath+"/cgroup",schemaPath:"#/properties/cgroup/required",keyword:"required",params:{missingProperty: "parent"},message:"must have required property '"+"parent"+"'"};
+if(!(((((((data49 === "user") || (data49 === "pid")) || (data49 === "mount")) || (data49 === "net")) || (data49 === "ipc")) || (data49 === "uts")) || (data49 === "cgroup"))){
+const err122 = {instancePath:instancePath+"/namespaces/" + i7,schemaPath:"#/properties/namespaces/items/enum",keyword:"enum",params:{allowedValues: schema146.properties.namespaces.items.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err122];
 }
@@ -17759,8 +17920,10 @@ vErrors.push(err122);
 }
 errors++;
 }
-if(data49.limits === undefined){
-const err123 = {instancePath:instancePath+"/cgroup",schemaPath:"#/properties/cgroup/required",keyword:"required",params:{missingProperty: "limits"},message:"must have required property '"+"limits"+"'"};
+}
+}
+else {
+const err123 = {instancePath:instancePath+"/namespaces",schemaPath:"#/properties/namespaces/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err123];
 }
@@ -17769,8 +17932,12 @@ vErrors.push(err123);
 }
 errors++;
 }
-if(data49.watch === undefined){
-const err124 = {instancePath:instancePath+"/cgroup",schemaPath:"#/properties/cgroup/required",keyword:"required",params:{missingProperty: "watch"},message:"must have required property '"+"watch"+"'"};
+}
+if(data.cgroup !== undefined){
+let data50 = data.cgroup;
+if(data50 && typeof data50 == "object" && !Array.isArray(data50)){
+if(data50.parent === undefined){
+const err124 = {instancePath:instancePath+"/cgroup",schemaPath:"#/properties/cgroup/required",keyword:"required",params:{missingProperty: "parent"},message:"must have required property '"+"parent"+"'"};
 if(vErrors === null){
 vErrors = [err124];
 }
@@ -17779,8 +17946,8 @@ vErrors.push(err124);
 }
 errors++;
 }
-if(data49.placements === undefined){
-const err125 = {instancePath:instancePath+"/cgroup",schemaPath:"#/properties/cgroup/required",keyword:"required",params:{missingProperty: "placements"},message:"must have required property '"+"placements"+"'"};
+if(data50.limits === undefined){
+const err125 = {instancePath:instancePath+"/cgroup",schemaPath:"#/properties/cgroup/required",keyword:"required",params:{missingProperty: "limits"},message:"must have required property '"+"limits"+"'"};
 if(vErrors === null){
 vErrors = [err125];
 }
@@ -17789,9 +17956,8 @@ vErrors.push(err125);
 }
 errors++;
 }
-for(const key7 in data49){
-if(!((((key7 === "parent") || (key7 === "placements")) || (key7 === "limits")) || (key7 === "watch"))){
-const err126 = {instancePath:instancePath+"/cgroup",schemaPath:"#/properties/cgroup/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key7},message:"must NOT have additional properties"};
+if(data50.watch === undefined){
+const err126 = {instancePath:instancePath+"/cgroup",schemaPath:"#/properties/cgroup/required",keyword:"required",params:{missingProperty: "watch"},message:"must have required property '"+"watch"+"'"};
 if(vErrors === null){
 vErrors = [err126];
 }
@@ -17800,11 +17966,8 @@ vErrors.push(err126);
 }
 errors++;
 }
-}
-if(data49.parent !== undefined){
-let data50 = data49.parent;
-if((typeof data50 !== "string") && (data50 !== null)){
-const err127 = {instancePath:instancePath+"/cgroup/parent",schemaPath:"#/properties/cgroup/properties/parent/type",keyword:"type",params:{type: schema146.properties.cgroup.properties.parent.type},message:"must be string,null"};
+if(data50.placements === undefined){
+const err127 = {instancePath:instancePath+"/cgroup",schemaPath:"#/properties/cgroup/required",keyword:"required",params:{missingProperty: "placements"},message:"must have required property '"+"placements"+"'"};
 if(vErrors === null){
 vErrors = [err127];
 }
@@ -17813,16 +17976,9 @@ vErrors.push(err127);
 }
 errors++;
 }
-}
-if(data49.placements !== undefined){
-let data51 = data49.placements;
-if(Array.isArray(data51)){
-const len8 = data51.length;
-for(let i8=0; i8<len8; i8++){
-let data52 = data51[i8];
-if(data52 && typeof data52 == "object" && !Array.isArray(data52)){
-if(data52.version === undefined){
-const err128 = {instancePath:instancePath+"/cgroup/placements/" + i8,schemaPath:"#/$defs/CgroupPlacement/required",keyword:"required",params:{missingProperty: "version"},message:"must have required property '"+"version"+"'"};
+for(const key7 in data50){
+if(!((((key7 === "parent") || (key7 === "placements")) || (key7 === "limits")) || (key7 === "watch"))){
+const err128 = {instancePath:instancePath+"/cgroup",schemaPath:"#/properties/cgroup/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key7},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err128];
 }
@@ -17831,8 +17987,11 @@ vErrors.push(err128);
 }
 errors++;
 }
-if(data52.mountPoint === undefined){
-const err129 = {instancePath:instancePath+"/cgroup/placements/" + i8,schemaPath:"#/$defs/CgroupPlacement/required",keyword:"required",params:{missingProperty: "mountPoint"},message:"must have required property '"+"mountPoint"+"'"};
+}
+if(data50.parent !== undefined){
+let data51 = data50.parent;
+if((typeof data51 !== "string") && (data51 !== null)){
+const err129 = {instancePath:instancePath+"/cgroup/parent",schemaPath:"#/properties/cgroup/properties/parent/type",keyword:"type",params:{type: schema146.properties.cgroup.properties.parent.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err129];
 }
@@ -17841,8 +18000,16 @@ vErrors.push(err129);
 }
 errors++;
 }
-if(data52.anchor === undefined){
-const err130 = {instancePath:instancePath+"/cgroup/placements/" + i8,schemaPath:"#/$defs/CgroupPlacement/required",keyword:"required",params:{missingProperty: "anchor"},message:"must have required property '"+"anchor"+"'"};
+}
+if(data50.placements !== undefined){
+let data52 = data50.placements;
+if(Array.isArray(data52)){
+const len8 = data52.length;
+for(let i8=0; i8<len8; i8++){
+let data53 = data52[i8];
+if(data53 && typeof data53 == "object" && !Array.isArray(data53)){
+if(data53.version === undefined){
+const err130 = {instancePath:instancePath+"/cgroup/placements/" + i8,schemaPath:"#/$defs/CgroupPlacement/required",keyword:"required",params:{missingProperty: "version"},message:"must have required property '"+"version"+"'"};
 if(vErrors === null){
 vErrors = [err130];
 }
@@ -17851,8 +18018,8 @@ vErrors.push(err130);
 }
 errors++;
 }
-if(data52.segments === undefined){
-const err131 = {instancePath:instancePath+"/cgroup/placements/" + i8,schemaPath:"#/$defs/CgroupPlacement/required",keyword:"required",params:{missingProperty: "segments"},message:"must have required property '"+"segments"+"'"};
+if(data53.mountPoint === undefined){
+const err131 = {instancePath:instancePath+"/cgroup/placements/" + i8,schemaPath:"#/$defs/CgroupPlacement/required",keyword:"required",params:{missingProperty: "mountPoint"},message:"must have required property '"+"mountPoint"+"'"};
 if(vErrors === null){
 vErrors = [err131];
 }
@@ -17861,8 +18028,8 @@ vErrors.push(err131);
 }
 errors++;
 }
-if(data52.why === undefined){
-const err132 = {instancePath:instancePath+"/cgroup/placements/" + i8,schemaPath:"#/$defs/CgroupPlacement/required",keyword:"required",params:{missingProperty: "why"},message:"must have required property '"+"why"+"'"};
+if(data53.anchor === undefined){
+const err132 = {instancePath:instancePath+"/cgroup/placements/" + i8,schemaPath:"#/$defs/CgroupPlacement/required",keyword:"required",params:{missingProperty: "anchor"},message:"must have required property '"+"anchor"+"'"};
 if(vErrors === null){
 vErrors = [err132];
 }
@@ -17871,9 +18038,8 @@ vErrors.push(err132);
 }
 errors++;
 }
-for(const key8 in data52){
-if(!(((((key8 === "version") || (key8 === "mountPoint")) || (key8 === "anchor")) || (key8 === "segments")) || (key8 === "why"))){
-const err133 = {instancePath:instancePath+"/cgroup/placements/" + i8,schemaPath:"#/$defs/CgroupPlacement/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key8},message:"must NOT have additional properties"};
+if(data53.segments === undefined){
+const err133 = {instancePath:instancePath+"/cgroup/placements/" + i8,schemaPath:"#/$defs/CgroupPlacement/required",keyword:"required",params:{missingProperty: "segments"},message:"must have required property '"+"segments"+"'"};
 if(vErrors === null){
 vErrors = [err133];
 }
@@ -17882,11 +18048,8 @@ vErrors.push(err133);
 }
 errors++;
 }
-}
-if(data52.version !== undefined){
-let data53 = data52.version;
-if(!(((typeof data53 == "number") && (!(data53 % 1) && !isNaN(data53))) && (isFinite(data53)))){
-const err134 = {instancePath:instancePath+"/cgroup/placements/" + i8+"/version",schemaPath:"#/$defs/CgroupPlacement/properties/version/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data53.why === undefined){
+const err134 = {instancePath:instancePath+"/cgroup/placements/" + i8,schemaPath:"#/$defs/CgroupPlacement/required",keyword:"required",params:{missingProperty: "why"},message:"must have required property '"+"why"+"'"};
 if(vErrors === null){
 vErrors = [err134];
 }
@@ -17895,8 +18058,9 @@ vErrors.push(err134);
 }
 errors++;
 }
-if(!((data53 === 1) || (data53 === 2))){
-const err135 = {instancePath:instancePath+"/cgroup/placements/" + i8+"/version",schemaPath:"#/$defs/CgroupPlacement/properties/version/enum",keyword:"enum",params:{allowedValues: schema149.properties.version.enum},message:"must be equal to one of the allowed values"};
+for(const key8 in data53){
+if(!(((((key8 === "version") || (key8 === "mountPoint")) || (key8 === "anchor")) || (key8 === "segments")) || (key8 === "why"))){
+const err135 = {instancePath:instancePath+"/cgroup/placements/" + i8,schemaPath:"#/$defs/CgroupPlacement/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key8},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err135];
 }
@@ -17906,9 +18070,10 @@ vErrors.push(err135);
 errors++;
 }
 }
-if(data52.mountPoint !== undefined){
-if(typeof data52.mountPoint !== "string"){
-const err136 = {instancePath:instancePath+"/cgroup/placements/" + i8+"/mountPoint",schemaPath:"#/$defs/CgroupPlacement/properties/mountPoint/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data53.version !== undefined){
+let data54 = data53.version;
+if(!(((typeof data54 == "number") && (!(data54 % 1) && !isNaN(data54))) && (isFinite(data54)))){
+const err136 = {instancePath:instancePath+"/cgroup/placements/" + i8+"/version",schemaPath:"#/$defs/CgroupPlacement/properties/version/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err136];
 }
@@ -17917,10 +18082,8 @@ vErrors.push(err136);
 }
 errors++;
 }
-}
-if(data52.anchor !== undefined){
-if(typeof data52.anchor !== "string"){
-const err137 = {instancePath:instancePath+"/cgroup/placements/" + i8+"/anchor",schemaPath:"#/$defs/CgroupPlacement/properties/anchor/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!((data54 === 1) || (data54 === 2))){
+const err137 = {instancePath:instancePath+"/cgroup/placements/" + i8+"/version",schemaPath:"#/$defs/CgroupPlacement/properties/version/enum",keyword:"enum",params:{allowedValues: schema149.properties.version.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err137];
 }
@@ -17930,13 +18093,9 @@ vErrors.push(err137);
 errors++;
 }
 }
-if(data52.segments !== undefined){
-let data56 = data52.segments;
-if(Array.isArray(data56)){
-const len9 = data56.length;
-for(let i9=0; i9<len9; i9++){
-if(typeof data56[i9] !== "string"){
-const err138 = {instancePath:instancePath+"/cgroup/placements/" + i8+"/segments/" + i9,schemaPath:"#/$defs/CgroupPlacement/properties/segments/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data53.mountPoint !== undefined){
+if(typeof data53.mountPoint !== "string"){
+const err138 = {instancePath:instancePath+"/cgroup/placements/" + i8+"/mountPoint",schemaPath:"#/$defs/CgroupPlacement/properties/mountPoint/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err138];
 }
@@ -17946,9 +18105,9 @@ vErrors.push(err138);
 errors++;
 }
 }
-}
-else {
-const err139 = {instancePath:instancePath+"/cgroup/placements/" + i8+"/segments",schemaPath:"#/$defs/CgroupPlacement/properties/segments/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data53.anchor !== undefined){
+if(typeof data53.anchor !== "string"){
+const err139 = {instancePath:instancePath+"/cgroup/placements/" + i8+"/anchor",schemaPath:"#/$defs/CgroupPlacement/properties/anchor/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err139];
 }
@@ -17958,9 +18117,13 @@ vErrors.push(err139);
 errors++;
 }
 }
-if(data52.why !== undefined){
-if(typeof data52.why !== "string"){
-const err140 = {instancePath:instancePath+"/cgroup/placements/" + i8+"/why",schemaPath:"#/$defs/CgroupPlacement/properties/why/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data53.segments !== undefined){
+let data57 = data53.segments;
+if(Array.isArray(data57)){
+const len9 = data57.length;
+for(let i9=0; i9<len9; i9++){
+if(typeof data57[i9] !== "string"){
+const err140 = {instancePath:instancePath+"/cgroup/placements/" + i8+"/segments/" + i9,schemaPath:"#/$defs/CgroupPlacement/properties/segments/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err140];
 }
@@ -17972,7 +18135,7 @@ errors++;
 }
 }
 else {
-const err141 = {instancePath:instancePath+"/cgroup/placements/" + i8,schemaPath:"#/$defs/CgroupPlacement/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err141 = {instancePath:instancePath+"/cgroup/placements/" + i8+"/segments",schemaPath:"#/$defs/CgroupPlacement/properties/segments/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err141];
 }
@@ -17982,9 +18145,9 @@ vErrors.push(err141);
 errors++;
 }
 }
-}
-else {
-const err142 = {instancePath:instancePath+"/cgroup/placements",schemaPath:"#/properties/cgroup/properties/placements/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data53.why !== undefined){
+if(typeof data53.why !== "string"){
+const err142 = {instancePath:instancePath+"/cgroup/placements/" + i8+"/why",schemaPath:"#/$defs/CgroupPlacement/properties/why/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err142];
 }
@@ -17994,15 +18157,9 @@ vErrors.push(err142);
 errors++;
 }
 }
-if(data49.limits !== undefined){
-let data59 = data49.limits;
-if(Array.isArray(data59)){
-const len10 = data59.length;
-for(let i10=0; i10<len10; i10++){
-let data60 = data59[i10];
-if(data60 && typeof data60 == "object" && !Array.isArray(data60)){
-if(data60.clause === undefined){
-const err143 = {instancePath:instancePath+"/cgroup/limits/" + i10,schemaPath:"#/$defs/CgroupLimit/required",keyword:"required",params:{missingProperty: "clause"},message:"must have required property '"+"clause"+"'"};
+}
+else {
+const err143 = {instancePath:instancePath+"/cgroup/placements/" + i8,schemaPath:"#/$defs/CgroupPlacement/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err143];
 }
@@ -18011,8 +18168,10 @@ vErrors.push(err143);
 }
 errors++;
 }
-if(data60.version === undefined){
-const err144 = {instancePath:instancePath+"/cgroup/limits/" + i10,schemaPath:"#/$defs/CgroupLimit/required",keyword:"required",params:{missingProperty: "version"},message:"must have required property '"+"version"+"'"};
+}
+}
+else {
+const err144 = {instancePath:instancePath+"/cgroup/placements",schemaPath:"#/properties/cgroup/properties/placements/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err144];
 }
@@ -18021,8 +18180,16 @@ vErrors.push(err144);
 }
 errors++;
 }
-if(data60.controller === undefined){
-const err145 = {instancePath:instancePath+"/cgroup/limits/" + i10,schemaPath:"#/$defs/CgroupLimit/required",keyword:"required",params:{missingProperty: "controller"},message:"must have required property '"+"controller"+"'"};
+}
+if(data50.limits !== undefined){
+let data60 = data50.limits;
+if(Array.isArray(data60)){
+const len10 = data60.length;
+for(let i10=0; i10<len10; i10++){
+let data61 = data60[i10];
+if(data61 && typeof data61 == "object" && !Array.isArray(data61)){
+if(data61.clause === undefined){
+const err145 = {instancePath:instancePath+"/cgroup/limits/" + i10,schemaPath:"#/$defs/CgroupLimit/required",keyword:"required",params:{missingProperty: "clause"},message:"must have required property '"+"clause"+"'"};
 if(vErrors === null){
 vErrors = [err145];
 }
@@ -18031,8 +18198,8 @@ vErrors.push(err145);
 }
 errors++;
 }
-if(data60.file === undefined){
-const err146 = {instancePath:instancePath+"/cgroup/limits/" + i10,schemaPath:"#/$defs/CgroupLimit/required",keyword:"required",params:{missingProperty: "file"},message:"must have required property '"+"file"+"'"};
+if(data61.version === undefined){
+const err146 = {instancePath:instancePath+"/cgroup/limits/" + i10,schemaPath:"#/$defs/CgroupLimit/required",keyword:"required",params:{missingProperty: "version"},message:"must have required property '"+"version"+"'"};
 if(vErrors === null){
 vErrors = [err146];
 }
@@ -18041,8 +18208,8 @@ vErrors.push(err146);
 }
 errors++;
 }
-if(data60.value === undefined){
-const err147 = {instancePath:instancePath+"/cgroup/limits/" + i10,schemaPath:"#/$defs/CgroupLimit/required",keyword:"required",params:{missingProperty: "value"},message:"must have required property '"+"value"+"'"};
+if(data61.controller === undefined){
+const err147 = {instancePath:instancePath+"/cgroup/limits/" + i10,schemaPath:"#/$defs/CgroupLimit/required",keyword:"required",params:{missingProperty: "controller"},message:"must have required property '"+"controller"+"'"};
 if(vErrors === null){
 vErrors = [err147];
 }
@@ -18051,9 +18218,8 @@ vErrors.push(err147);
 }
 errors++;
 }
-for(const key9 in data60){
-if(!(((((key9 === "clause") || (key9 === "version")) || (key9 === "controller")) || (key9 === "file")) || (key9 === "value"))){
-const err148 = {instancePath:instancePath+"/cgroup/limits/" + i10,schemaPath:"#/$defs/CgroupLimit/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key9},message:"must NOT have additional properties"};
+if(data61.file === undefined){
+const err148 = {instancePath:instancePath+"/cgroup/limits/" + i10,schemaPath:"#/$defs/CgroupLimit/required",keyword:"required",params:{missingProperty: "file"},message:"must have required property '"+"file"+"'"};
 if(vErrors === null){
 vErrors = [err148];
 }
@@ -18062,10 +18228,8 @@ vErrors.push(err148);
 }
 errors++;
 }
-}
-if(data60.clause !== undefined){
-if(typeof data60.clause !== "string"){
-const err149 = {instancePath:instancePath+"/cgroup/limits/" + i10+"/clause",schemaPath:"#/$defs/CgroupLimit/properties/clause/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data61.value === undefined){
+const err149 = {instancePath:instancePath+"/cgroup/limits/" + i10,schemaPath:"#/$defs/CgroupLimit/required",keyword:"required",params:{missingProperty: "value"},message:"must have required property '"+"value"+"'"};
 if(vErrors === null){
 vErrors = [err149];
 }
@@ -18074,11 +18238,9 @@ vErrors.push(err149);
 }
 errors++;
 }
-}
-if(data60.version !== undefined){
-let data62 = data60.version;
-if(!(((typeof data62 == "number") && (!(data62 % 1) && !isNaN(data62))) && (isFinite(data62)))){
-const err150 = {instancePath:instancePath+"/cgroup/limits/" + i10+"/version",schemaPath:"#/$defs/CgroupLimit/properties/version/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+for(const key9 in data61){
+if(!(((((key9 === "clause") || (key9 === "version")) || (key9 === "controller")) || (key9 === "file")) || (key9 === "value"))){
+const err150 = {instancePath:instancePath+"/cgroup/limits/" + i10,schemaPath:"#/$defs/CgroupLimit/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key9},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err150];
 }
@@ -18087,8 +18249,10 @@ vErrors.push(err150);
 }
 errors++;
 }
-if(!((data62 === 1) || (data62 === 2))){
-const err151 = {instancePath:instancePath+"/cgroup/limits/" + i10+"/version",schemaPath:"#/$defs/CgroupLimit/properties/version/enum",keyword:"enum",params:{allowedValues: schema150.properties.version.enum},message:"must be equal to one of the allowed values"};
+}
+if(data61.clause !== undefined){
+if(typeof data61.clause !== "string"){
+const err151 = {instancePath:instancePath+"/cgroup/limits/" + i10+"/clause",schemaPath:"#/$defs/CgroupLimit/properties/clause/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err151];
 }
@@ -18098,9 +18262,10 @@ vErrors.push(err151);
 errors++;
 }
 }
-if(data60.controller !== undefined){
-if(typeof data60.controller !== "string"){
-const err152 = {instancePath:instancePath+"/cgroup/limits/" + i10+"/controller",schemaPath:"#/$defs/CgroupLimit/properties/controller/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data61.version !== undefined){
+let data63 = data61.version;
+if(!(((typeof data63 == "number") && (!(data63 % 1) && !isNaN(data63))) && (isFinite(data63)))){
+const err152 = {instancePath:instancePath+"/cgroup/limits/" + i10+"/version",schemaPath:"#/$defs/CgroupLimit/properties/version/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err152];
 }
@@ -18109,10 +18274,8 @@ vErrors.push(err152);
 }
 errors++;
 }
-}
-if(data60.file !== undefined){
-if(typeof data60.file !== "string"){
-const err153 = {instancePath:instancePath+"/cgroup/limits/" + i10+"/file",schemaPath:"#/$defs/CgroupLimit/properties/file/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!((data63 === 1) || (data63 === 2))){
+const err153 = {instancePath:instancePath+"/cgroup/limits/" + i10+"/version",schemaPath:"#/$defs/CgroupLimit/properties/version/enum",keyword:"enum",params:{allowedValues: schema150.properties.version.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err153];
 }
@@ -18122,9 +18285,9 @@ vErrors.push(err153);
 errors++;
 }
 }
-if(data60.value !== undefined){
-if(typeof data60.value !== "string"){
-const err154 = {instancePath:instancePath+"/cgroup/limits/" + i10+"/value",schemaPath:"#/$defs/CgroupLimit/properties/value/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data61.controller !== undefined){
+if(typeof data61.controller !== "string"){
+const err154 = {instancePath:instancePath+"/cgroup/limits/" + i10+"/controller",schemaPath:"#/$defs/CgroupLimit/properties/controller/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err154];
 }
@@ -18134,9 +18297,9 @@ vErrors.push(err154);
 errors++;
 }
 }
-}
-else {
-const err155 = {instancePath:instancePath+"/cgroup/limits/" + i10,schemaPath:"#/$defs/CgroupLimit/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data61.file !== undefined){
+if(typeof data61.file !== "string"){
+const err155 = {instancePath:instancePath+"/cgroup/limits/" + i10+"/file",schemaPath:"#/$defs/CgroupLimit/properties/file/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err155];
 }
@@ -18146,9 +18309,9 @@ vErrors.push(err155);
 errors++;
 }
 }
-}
-else {
-const err156 = {instancePath:instancePath+"/cgroup/limits",schemaPath:"#/properties/cgroup/properties/limits/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data61.value !== undefined){
+if(typeof data61.value !== "string"){
+const err156 = {instancePath:instancePath+"/cgroup/limits/" + i10+"/value",schemaPath:"#/$defs/CgroupLimit/properties/value/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err156];
 }
@@ -18158,13 +18321,9 @@ vErrors.push(err156);
 errors++;
 }
 }
-if(data49.watch !== undefined){
-let data66 = data49.watch;
-const _errs152 = errors;
-let valid37 = false;
-const _errs153 = errors;
-if(data66 !== null){
-const err157 = {instancePath:instancePath+"/cgroup/watch",schemaPath:"#/properties/cgroup/properties/watch/anyOf/0/type",keyword:"type",params:{type: "null"},message:"must be null"};
+}
+else {
+const err157 = {instancePath:instancePath+"/cgroup/limits/" + i10,schemaPath:"#/$defs/CgroupLimit/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err157];
 }
@@ -18173,12 +18332,10 @@ vErrors.push(err157);
 }
 errors++;
 }
-var _valid1 = _errs153 === errors;
-valid37 = valid37 || _valid1;
-const _errs155 = errors;
-if(data66 && typeof data66 == "object" && !Array.isArray(data66)){
-if(data66.clause === undefined){
-const err158 = {instancePath:instancePath+"/cgroup/watch",schemaPath:"#/properties/cgroup/properties/watch/anyOf/1/required",keyword:"required",params:{missingProperty: "clause"},message:"must have required property '"+"clause"+"'"};
+}
+}
+else {
+const err158 = {instancePath:instancePath+"/cgroup/limits",schemaPath:"#/properties/cgroup/properties/limits/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err158];
 }
@@ -18187,8 +18344,14 @@ vErrors.push(err158);
 }
 errors++;
 }
-if(data66.version === undefined){
-const err159 = {instancePath:instancePath+"/cgroup/watch",schemaPath:"#/properties/cgroup/properties/watch/anyOf/1/required",keyword:"required",params:{missingProperty: "version"},message:"must have required property '"+"version"+"'"};
+}
+if(data50.watch !== undefined){
+let data67 = data50.watch;
+const _errs154 = errors;
+let valid37 = false;
+const _errs155 = errors;
+if(data67 !== null){
+const err159 = {instancePath:instancePath+"/cgroup/watch",schemaPath:"#/properties/cgroup/properties/watch/anyOf/0/type",keyword:"type",params:{type: "null"},message:"must be null"};
 if(vErrors === null){
 vErrors = [err159];
 }
@@ -18197,8 +18360,12 @@ vErrors.push(err159);
 }
 errors++;
 }
-if(data66.controller === undefined){
-const err160 = {instancePath:instancePath+"/cgroup/watch",schemaPath:"#/properties/cgroup/properties/watch/anyOf/1/required",keyword:"required",params:{missingProperty: "controller"},message:"must have required property '"+"controller"+"'"};
+var _valid1 = _errs155 === errors;
+valid37 = valid37 || _valid1;
+const _errs157 = errors;
+if(data67 && typeof data67 == "object" && !Array.isArray(data67)){
+if(data67.clause === undefined){
+const err160 = {instancePath:instancePath+"/cgroup/watch",schemaPath:"#/properties/cgroup/properties/watch/anyOf/1/required",keyword:"required",params:{missingProperty: "clause"},message:"must have required property '"+"clause"+"'"};
 if(vErrors === null){
 vErrors = [err160];
 }
@@ -18207,8 +18374,8 @@ vErrors.push(err160);
 }
 errors++;
 }
-if(data66.file === undefined){
-const err161 = {instancePath:instancePath+"/cgroup/watch",schemaPath:"#/properties/cgroup/properties/watch/anyOf/1/required",keyword:"required",params:{missingProperty: "file"},message:"must have required property '"+"file"+"'"};
+if(data67.version === undefined){
+const err161 = {instancePath:instancePath+"/cgroup/watch",schemaPath:"#/properties/cgroup/properties/watch/anyOf/1/required",keyword:"required",params:{missingProperty: "version"},message:"must have required property '"+"version"+"'"};
 if(vErrors === null){
 vErrors = [err161];
 }
@@ -18217,8 +18384,8 @@ vErrors.push(err161);
 }
 errors++;
 }
-if(data66.limitUs === undefined){
-const err162 = {instancePath:instancePath+"/cgroup/watch",schemaPath:"#/properties/cgroup/properties/watch/anyOf/1/required",keyword:"required",params:{missingProperty: "limitUs"},message:"must have required property '"+"limitUs"+"'"};
+if(data67.controller === undefined){
+const err162 = {instancePath:instancePath+"/cgroup/watch",schemaPath:"#/properties/cgroup/properties/watch/anyOf/1/required",keyword:"required",params:{missingProperty: "controller"},message:"must have required property '"+"controller"+"'"};
 if(vErrors === null){
 vErrors = [err162];
 }
@@ -18227,9 +18394,8 @@ vErrors.push(err162);
 }
 errors++;
 }
-for(const key10 in data66){
-if(!(((((key10 === "clause") || (key10 === "version")) || (key10 === "controller")) || (key10 === "file")) || (key10 === "limitUs"))){
-const err163 = {instancePath:instancePath+"/cgroup/watch",schemaPath:"#/properties/cgroup/properties/watch/anyOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key10},message:"must NOT have additional properties"};
+if(data67.file === undefined){
+const err163 = {instancePath:instancePath+"/cgroup/watch",schemaPath:"#/properties/cgroup/properties/watch/anyOf/1/required",keyword:"required",params:{missingProperty: "file"},message:"must have required property '"+"file"+"'"};
 if(vErrors === null){
 vErrors = [err163];
 }
@@ -18238,10 +18404,8 @@ vErrors.push(err163);
 }
 errors++;
 }
-}
-if(data66.clause !== undefined){
-if(typeof data66.clause !== "string"){
-const err164 = {instancePath:instancePath+"/cgroup/watch/clause",schemaPath:"#/properties/cgroup/properties/watch/anyOf/1/properties/clause/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data67.limitUs === undefined){
+const err164 = {instancePath:instancePath+"/cgroup/watch",schemaPath:"#/properties/cgroup/properties/watch/anyOf/1/required",keyword:"required",params:{missingProperty: "limitUs"},message:"must have required property '"+"limitUs"+"'"};
 if(vErrors === null){
 vErrors = [err164];
 }
@@ -18250,11 +18414,9 @@ vErrors.push(err164);
 }
 errors++;
 }
-}
-if(data66.version !== undefined){
-let data68 = data66.version;
-if(!(((typeof data68 == "number") && (!(data68 % 1) && !isNaN(data68))) && (isFinite(data68)))){
-const err165 = {instancePath:instancePath+"/cgroup/watch/version",schemaPath:"#/properties/cgroup/properties/watch/anyOf/1/properties/version/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+for(const key10 in data67){
+if(!(((((key10 === "clause") || (key10 === "version")) || (key10 === "controller")) || (key10 === "file")) || (key10 === "limitUs"))){
+const err165 = {instancePath:instancePath+"/cgroup/watch",schemaPath:"#/properties/cgroup/properties/watch/anyOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key10},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err165];
 }
@@ -18263,8 +18425,10 @@ vErrors.push(err165);
 }
 errors++;
 }
-if(!((data68 === 1) || (data68 === 2))){
-const err166 = {instancePath:instancePath+"/cgroup/watch/version",schemaPath:"#/properties/cgroup/properties/watch/anyOf/1/properties/version/enum",keyword:"enum",params:{allowedValues: schema146.properties.cgroup.properties.watch.anyOf[1].properties.version.enum},message:"must be equal to one of the allowed values"};
+}
+if(data67.clause !== undefined){
+if(typeof data67.clause !== "string"){
+const err166 = {instancePath:instancePath+"/cgroup/watch/clause",schemaPath:"#/properties/cgroup/properties/watch/anyOf/1/properties/clause/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err166];
 }
@@ -18274,9 +18438,10 @@ vErrors.push(err166);
 errors++;
 }
 }
-if(data66.controller !== undefined){
-if(typeof data66.controller !== "string"){
-const err167 = {instancePath:instancePath+"/cgroup/watch/controller",schemaPath:"#/properties/cgroup/properties/watch/anyOf/1/properties/controller/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data67.version !== undefined){
+let data69 = data67.version;
+if(!(((typeof data69 == "number") && (!(data69 % 1) && !isNaN(data69))) && (isFinite(data69)))){
+const err167 = {instancePath:instancePath+"/cgroup/watch/version",schemaPath:"#/properties/cgroup/properties/watch/anyOf/1/properties/version/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err167];
 }
@@ -18285,11 +18450,8 @@ vErrors.push(err167);
 }
 errors++;
 }
-}
-if(data66.file !== undefined){
-let data70 = data66.file;
-if(typeof data70 !== "string"){
-const err168 = {instancePath:instancePath+"/cgroup/watch/file",schemaPath:"#/properties/cgroup/properties/watch/anyOf/1/properties/file/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!((data69 === 1) || (data69 === 2))){
+const err168 = {instancePath:instancePath+"/cgroup/watch/version",schemaPath:"#/properties/cgroup/properties/watch/anyOf/1/properties/version/enum",keyword:"enum",params:{allowedValues: schema146.properties.cgroup.properties.watch.anyOf[1].properties.version.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err168];
 }
@@ -18298,8 +18460,10 @@ vErrors.push(err168);
 }
 errors++;
 }
-if(!((data70 === "cpu.stat") || (data70 === "cpuacct.usage"))){
-const err169 = {instancePath:instancePath+"/cgroup/watch/file",schemaPath:"#/properties/cgroup/properties/watch/anyOf/1/properties/file/enum",keyword:"enum",params:{allowedValues: schema146.properties.cgroup.properties.watch.anyOf[1].properties.file.enum},message:"must be equal to one of the allowed values"};
+}
+if(data67.controller !== undefined){
+if(typeof data67.controller !== "string"){
+const err169 = {instancePath:instancePath+"/cgroup/watch/controller",schemaPath:"#/properties/cgroup/properties/watch/anyOf/1/properties/controller/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err169];
 }
@@ -18309,10 +18473,10 @@ vErrors.push(err169);
 errors++;
 }
 }
-if(data66.limitUs !== undefined){
-let data71 = data66.limitUs;
-if(!(((typeof data71 == "number") && (!(data71 % 1) && !isNaN(data71))) && (isFinite(data71)))){
-const err170 = {instancePath:instancePath+"/cgroup/watch/limitUs",schemaPath:"#/properties/cgroup/properties/watch/anyOf/1/properties/limitUs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data67.file !== undefined){
+let data71 = data67.file;
+if(typeof data71 !== "string"){
+const err170 = {instancePath:instancePath+"/cgroup/watch/file",schemaPath:"#/properties/cgroup/properties/watch/anyOf/1/properties/file/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err170];
 }
@@ -18321,9 +18485,8 @@ vErrors.push(err170);
 }
 errors++;
 }
-if((typeof data71 == "number") && (isFinite(data71))){
-if(data71 < 1 || isNaN(data71)){
-const err171 = {instancePath:instancePath+"/cgroup/watch/limitUs",schemaPath:"#/properties/cgroup/properties/watch/anyOf/1/properties/limitUs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+if(!((data71 === "cpu.stat") || (data71 === "cpuacct.usage"))){
+const err171 = {instancePath:instancePath+"/cgroup/watch/file",schemaPath:"#/properties/cgroup/properties/watch/anyOf/1/properties/file/enum",keyword:"enum",params:{allowedValues: schema146.properties.cgroup.properties.watch.anyOf[1].properties.file.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err171];
 }
@@ -18333,10 +18496,10 @@ vErrors.push(err171);
 errors++;
 }
 }
-}
-}
-else {
-const err172 = {instancePath:instancePath+"/cgroup/watch",schemaPath:"#/properties/cgroup/properties/watch/anyOf/1/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data67.limitUs !== undefined){
+let data72 = data67.limitUs;
+if(!(((typeof data72 == "number") && (!(data72 % 1) && !isNaN(data72))) && (isFinite(data72)))){
+const err172 = {instancePath:instancePath+"/cgroup/watch/limitUs",schemaPath:"#/properties/cgroup/properties/watch/anyOf/1/properties/limitUs/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err172];
 }
@@ -18345,10 +18508,9 @@ vErrors.push(err172);
 }
 errors++;
 }
-var _valid1 = _errs155 === errors;
-valid37 = valid37 || _valid1;
-if(!valid37){
-const err173 = {instancePath:instancePath+"/cgroup/watch",schemaPath:"#/properties/cgroup/properties/watch/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+if((typeof data72 == "number") && (isFinite(data72))){
+if(data72 < 1 || isNaN(data72)){
+const err173 = {instancePath:instancePath+"/cgroup/watch/limitUs",schemaPath:"#/properties/cgroup/properties/watch/anyOf/1/properties/limitUs/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err173];
 }
@@ -18357,11 +18519,36 @@ vErrors.push(err173);
 }
 errors++;
 }
+}
+}
+}
 else {
-errors = _errs152;
+const err174 = {instancePath:instancePath+"/cgroup/watch",schemaPath:"#/properties/cgroup/properties/watch/anyOf/1/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err174];
+}
+else {
+vErrors.push(err174);
+}
+errors++;
+}
+var _valid1 = _errs157 === errors;
+valid37 = valid37 || _valid1;
+if(!valid37){
+const err175 = {instancePath:instancePath+"/cgroup/watch",schemaPath:"#/properties/cgroup/properties/watch/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+if(vErrors === null){
+vErrors = [err175];
+}
+else {
+vErrors.push(err175);
+}
+errors++;
+}
+else {
+errors = _errs154;
 if(vErrors !== null){
-if(_errs152){
-vErrors.length = _errs152;
+if(_errs154){
+vErrors.length = _errs154;
 }
 else {
 vErrors = null;
@@ -18371,35 +18558,7 @@ vErrors = null;
 }
 }
 else {
-const err174 = {instancePath:instancePath+"/cgroup",schemaPath:"#/properties/cgroup/type",keyword:"type",params:{type: "object"},message:"must be object"};
-if(vErrors === null){
-vErrors = [err174];
-}
-else {
-vErrors.push(err174);
-}
-errors++;
-}
-}
-if(data.rlimits !== undefined){
-let data72 = data.rlimits;
-if(Array.isArray(data72)){
-const len11 = data72.length;
-for(let i11=0; i11<len11; i11++){
-let data73 = data72[i11];
-if(data73 && typeof data73 == "object" && !Array.isArray(data73)){
-if(data73.clause === undefined){
-const err175 = {instancePath:instancePath+"/rlimits/" + i11,schemaPath:"#/$defs/Rlimit/required",keyword:"required",params:{missingProperty: "clause"},message:"must have required property '"+"clause"+"'"};
-if(vErrors === null){
-vErrors = [err175];
-}
-else {
-vErrors.push(err175);
-}
-errors++;
-}
-if(data73.resource === undefined){
-const err176 = {instancePath:instancePath+"/rlimits/" + i11,schemaPath:"#/$defs/Rlimit/required",keyword:"required",params:{missingProperty: "resource"},message:"must have required property '"+"resource"+"'"};
+const err176 = {instancePath:instancePath+"/cgroup",schemaPath:"#/properties/cgroup/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err176];
 }
@@ -18408,8 +18567,16 @@ vErrors.push(err176);
 }
 errors++;
 }
-if(data73.soft === undefined){
-const err177 = {instancePath:instancePath+"/rlimits/" + i11,schemaPath:"#/$defs/Rlimit/required",keyword:"required",params:{missingProperty: "soft"},message:"must have required property '"+"soft"+"'"};
+}
+if(data.rlimits !== undefined){
+let data73 = data.rlimits;
+if(Array.isArray(data73)){
+const len11 = data73.length;
+for(let i11=0; i11<len11; i11++){
+let data74 = data73[i11];
+if(data74 && typeof data74 == "object" && !Array.isArray(data74)){
+if(data74.clause === undefined){
+const err177 = {instancePath:instancePath+"/rlimits/" + i11,schemaPath:"#/$defs/Rlimit/required",keyword:"required",params:{missingProperty: "clause"},message:"must have required property '"+"clause"+"'"};
 if(vErrors === null){
 vErrors = [err177];
 }
@@ -18418,8 +18585,8 @@ vErrors.push(err177);
 }
 errors++;
 }
-if(data73.hard === undefined){
-const err178 = {instancePath:instancePath+"/rlimits/" + i11,schemaPath:"#/$defs/Rlimit/required",keyword:"required",params:{missingProperty: "hard"},message:"must have required property '"+"hard"+"'"};
+if(data74.resource === undefined){
+const err178 = {instancePath:instancePath+"/rlimits/" + i11,schemaPath:"#/$defs/Rlimit/required",keyword:"required",params:{missingProperty: "resource"},message:"must have required property '"+"resource"+"'"};
 if(vErrors === null){
 vErrors = [err178];
 }
@@ -18428,9 +18595,8 @@ vErrors.push(err178);
 }
 errors++;
 }
-for(const key11 in data73){
-if(!((((key11 === "clause") || (key11 === "resource")) || (key11 === "soft")) || (key11 === "hard"))){
-const err179 = {instancePath:instancePath+"/rlimits/" + i11,schemaPath:"#/$defs/Rlimit/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key11},message:"must NOT have additional properties"};
+if(data74.soft === undefined){
+const err179 = {instancePath:instancePath+"/rlimits/" + i11,schemaPath:"#/$defs/Rlimit/required",keyword:"required",params:{missingProperty: "soft"},message:"must have required property '"+"soft"+"'"};
 if(vErrors === null){
 vErrors = [err179];
 }
@@ -18439,10 +18605,8 @@ vErrors.push(err179);
 }
 errors++;
 }
-}
-if(data73.clause !== undefined){
-if(typeof data73.clause !== "string"){
-const err180 = {instancePath:instancePath+"/rlimits/" + i11+"/clause",schemaPath:"#/$defs/Rlimit/properties/clause/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data74.hard === undefined){
+const err180 = {instancePath:instancePath+"/rlimits/" + i11,schemaPath:"#/$defs/Rlimit/required",keyword:"required",params:{missingProperty: "hard"},message:"must have required property '"+"hard"+"'"};
 if(vErrors === null){
 vErrors = [err180];
 }
@@ -18451,10 +18615,9 @@ vErrors.push(err180);
 }
 errors++;
 }
-}
-if(data73.resource !== undefined){
-if(typeof data73.resource !== "string"){
-const err181 = {instancePath:instancePath+"/rlimits/" + i11+"/resource",schemaPath:"#/$defs/Rlimit/properties/resource/type",keyword:"type",params:{type: "string"},message:"must be string"};
+for(const key11 in data74){
+if(!((((key11 === "clause") || (key11 === "resource")) || (key11 === "soft")) || (key11 === "hard"))){
+const err181 = {instancePath:instancePath+"/rlimits/" + i11,schemaPath:"#/$defs/Rlimit/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key11},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err181];
 }
@@ -18464,10 +18627,9 @@ vErrors.push(err181);
 errors++;
 }
 }
-if(data73.soft !== undefined){
-let data76 = data73.soft;
-if(!(((typeof data76 == "number") && (!(data76 % 1) && !isNaN(data76))) && (isFinite(data76)))){
-const err182 = {instancePath:instancePath+"/rlimits/" + i11+"/soft",schemaPath:"#/$defs/Rlimit/properties/soft/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data74.clause !== undefined){
+if(typeof data74.clause !== "string"){
+const err182 = {instancePath:instancePath+"/rlimits/" + i11+"/clause",schemaPath:"#/$defs/Rlimit/properties/clause/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err182];
 }
@@ -18477,10 +18639,9 @@ vErrors.push(err182);
 errors++;
 }
 }
-if(data73.hard !== undefined){
-let data77 = data73.hard;
-if(!(((typeof data77 == "number") && (!(data77 % 1) && !isNaN(data77))) && (isFinite(data77)))){
-const err183 = {instancePath:instancePath+"/rlimits/" + i11+"/hard",schemaPath:"#/$defs/Rlimit/properties/hard/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data74.resource !== undefined){
+if(typeof data74.resource !== "string"){
+const err183 = {instancePath:instancePath+"/rlimits/" + i11+"/resource",schemaPath:"#/$defs/Rlimit/properties/resource/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err183];
 }
@@ -18490,9 +18651,10 @@ vErrors.push(err183);
 errors++;
 }
 }
-}
-else {
-const err184 = {instancePath:instancePath+"/rlimits/" + i11,schemaPath:"#/$defs/Rlimit/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data74.soft !== undefined){
+let data77 = data74.soft;
+if(!(((typeof data77 == "number") && (!(data77 % 1) && !isNaN(data77))) && (isFinite(data77)))){
+const err184 = {instancePath:instancePath+"/rlimits/" + i11+"/soft",schemaPath:"#/$defs/Rlimit/properties/soft/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err184];
 }
@@ -18502,9 +18664,10 @@ vErrors.push(err184);
 errors++;
 }
 }
-}
-else {
-const err185 = {instancePath:instancePath+"/rlimits",schemaPath:"#/properties/rlimits/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data74.hard !== undefined){
+let data78 = data74.hard;
+if(!(((typeof data78 == "number") && (!(data78 % 1) && !isNaN(data78))) && (isFinite(data78)))){
+const err185 = {instancePath:instancePath+"/rlimits/" + i11+"/hard",schemaPath:"#/$defs/Rlimit/properties/hard/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err185];
 }
@@ -18514,10 +18677,9 @@ vErrors.push(err185);
 errors++;
 }
 }
-if(data.wallMs !== undefined){
-let data78 = data.wallMs;
-if((!(((typeof data78 == "number") && (!(data78 % 1) && !isNaN(data78))) && (isFinite(data78)))) && (data78 !== null)){
-const err186 = {instancePath:instancePath+"/wallMs",schemaPath:"#/properties/wallMs/type",keyword:"type",params:{type: schema146.properties.wallMs.type},message:"must be integer,null"};
+}
+else {
+const err186 = {instancePath:instancePath+"/rlimits/" + i11,schemaPath:"#/$defs/Rlimit/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err186];
 }
@@ -18527,10 +18689,9 @@ vErrors.push(err186);
 errors++;
 }
 }
-if(data.cpuMs !== undefined){
-let data79 = data.cpuMs;
-if((!(((typeof data79 == "number") && (!(data79 % 1) && !isNaN(data79))) && (isFinite(data79)))) && (data79 !== null)){
-const err187 = {instancePath:instancePath+"/cpuMs",schemaPath:"#/properties/cpuMs/type",keyword:"type",params:{type: schema146.properties.cpuMs.type},message:"must be integer,null"};
+}
+else {
+const err187 = {instancePath:instancePath+"/rlimits",schemaPath:"#/properties/rlimits/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err187];
 }
@@ -18540,10 +18701,10 @@ vErrors.push(err187);
 errors++;
 }
 }
-if(data.fuel !== undefined){
-let data80 = data.fuel;
-if((!(((typeof data80 == "number") && (!(data80 % 1) && !isNaN(data80))) && (isFinite(data80)))) && (data80 !== null)){
-const err188 = {instancePath:instancePath+"/fuel",schemaPath:"#/properties/fuel/type",keyword:"type",params:{type: schema146.properties.fuel.type},message:"must be integer,null"};
+if(data.wallMs !== undefined){
+let data79 = data.wallMs;
+if((!(((typeof data79 == "number") && (!(data79 % 1) && !isNaN(data79))) && (isFinite(data79)))) && (data79 !== null)){
+const err188 = {instancePath:instancePath+"/wallMs",schemaPath:"#/properties/wallMs/type",keyword:"type",params:{type: schema146.properties.wallMs.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err188];
 }
@@ -18553,10 +18714,10 @@ vErrors.push(err188);
 errors++;
 }
 }
-if(data.memoryBytes !== undefined){
-let data81 = data.memoryBytes;
-if((!(((typeof data81 == "number") && (!(data81 % 1) && !isNaN(data81))) && (isFinite(data81)))) && (data81 !== null)){
-const err189 = {instancePath:instancePath+"/memoryBytes",schemaPath:"#/properties/memoryBytes/type",keyword:"type",params:{type: schema146.properties.memoryBytes.type},message:"must be integer,null"};
+if(data.cpuMs !== undefined){
+let data80 = data.cpuMs;
+if((!(((typeof data80 == "number") && (!(data80 % 1) && !isNaN(data80))) && (isFinite(data80)))) && (data80 !== null)){
+const err189 = {instancePath:instancePath+"/cpuMs",schemaPath:"#/properties/cpuMs/type",keyword:"type",params:{type: schema146.properties.cpuMs.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err189];
 }
@@ -18566,10 +18727,10 @@ vErrors.push(err189);
 errors++;
 }
 }
-if(data.outputBytes !== undefined){
-let data82 = data.outputBytes;
-if(!(((typeof data82 == "number") && (!(data82 % 1) && !isNaN(data82))) && (isFinite(data82)))){
-const err190 = {instancePath:instancePath+"/outputBytes",schemaPath:"#/properties/outputBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data.fuel !== undefined){
+let data81 = data.fuel;
+if((!(((typeof data81 == "number") && (!(data81 % 1) && !isNaN(data81))) && (isFinite(data81)))) && (data81 !== null)){
+const err190 = {instancePath:instancePath+"/fuel",schemaPath:"#/properties/fuel/type",keyword:"type",params:{type: schema146.properties.fuel.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err190];
 }
@@ -18579,11 +18740,10 @@ vErrors.push(err190);
 errors++;
 }
 }
-if(data.tmp !== undefined){
-let data83 = data.tmp;
-if(data83 && typeof data83 == "object" && !Array.isArray(data83)){
-if(data83.mode === undefined){
-const err191 = {instancePath:instancePath+"/tmp",schemaPath:"#/properties/tmp/required",keyword:"required",params:{missingProperty: "mode"},message:"must have required property '"+"mode"+"'"};
+if(data.memoryBytes !== undefined){
+let data82 = data.memoryBytes;
+if((!(((typeof data82 == "number") && (!(data82 % 1) && !isNaN(data82))) && (isFinite(data82)))) && (data82 !== null)){
+const err191 = {instancePath:instancePath+"/memoryBytes",schemaPath:"#/properties/memoryBytes/type",keyword:"type",params:{type: schema146.properties.memoryBytes.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err191];
 }
@@ -18592,8 +18752,11 @@ vErrors.push(err191);
 }
 errors++;
 }
-if(data83.sizeBytes === undefined){
-const err192 = {instancePath:instancePath+"/tmp",schemaPath:"#/properties/tmp/required",keyword:"required",params:{missingProperty: "sizeBytes"},message:"must have required property '"+"sizeBytes"+"'"};
+}
+if(data.outputBytes !== undefined){
+let data83 = data.outputBytes;
+if(!(((typeof data83 == "number") && (!(data83 % 1) && !isNaN(data83))) && (isFinite(data83)))){
+const err192 = {instancePath:instancePath+"/outputBytes",schemaPath:"#/properties/outputBytes/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err192];
 }
@@ -18602,9 +18765,12 @@ vErrors.push(err192);
 }
 errors++;
 }
-for(const key12 in data83){
-if(!((key12 === "mode") || (key12 === "sizeBytes"))){
-const err193 = {instancePath:instancePath+"/tmp",schemaPath:"#/properties/tmp/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key12},message:"must NOT have additional properties"};
+}
+if(data.tmp !== undefined){
+let data84 = data.tmp;
+if(data84 && typeof data84 == "object" && !Array.isArray(data84)){
+if(data84.mode === undefined){
+const err193 = {instancePath:instancePath+"/tmp",schemaPath:"#/properties/tmp/required",keyword:"required",params:{missingProperty: "mode"},message:"must have required property '"+"mode"+"'"};
 if(vErrors === null){
 vErrors = [err193];
 }
@@ -18613,11 +18779,8 @@ vErrors.push(err193);
 }
 errors++;
 }
-}
-if(data83.mode !== undefined){
-let data84 = data83.mode;
-if(typeof data84 !== "string"){
-const err194 = {instancePath:instancePath+"/tmp/mode",schemaPath:"#/properties/tmp/properties/mode/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data84.sizeBytes === undefined){
+const err194 = {instancePath:instancePath+"/tmp",schemaPath:"#/properties/tmp/required",keyword:"required",params:{missingProperty: "sizeBytes"},message:"must have required property '"+"sizeBytes"+"'"};
 if(vErrors === null){
 vErrors = [err194];
 }
@@ -18626,8 +18789,9 @@ vErrors.push(err194);
 }
 errors++;
 }
-if(!((data84 === "private") || (data84 === "none"))){
-const err195 = {instancePath:instancePath+"/tmp/mode",schemaPath:"#/properties/tmp/properties/mode/enum",keyword:"enum",params:{allowedValues: schema146.properties.tmp.properties.mode.enum},message:"must be equal to one of the allowed values"};
+for(const key12 in data84){
+if(!((key12 === "mode") || (key12 === "sizeBytes"))){
+const err195 = {instancePath:instancePath+"/tmp",schemaPath:"#/properties/tmp/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key12},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err195];
 }
@@ -18637,10 +18801,10 @@ vErrors.push(err195);
 errors++;
 }
 }
-if(data83.sizeBytes !== undefined){
-let data85 = data83.sizeBytes;
-if((!(((typeof data85 == "number") && (!(data85 % 1) && !isNaN(data85))) && (isFinite(data85)))) && (data85 !== null)){
-const err196 = {instancePath:instancePath+"/tmp/sizeBytes",schemaPath:"#/properties/tmp/properties/sizeBytes/type",keyword:"type",params:{type: schema146.properties.tmp.properties.sizeBytes.type},message:"must be integer,null"};
+if(data84.mode !== undefined){
+let data85 = data84.mode;
+if(typeof data85 !== "string"){
+const err196 = {instancePath:instancePath+"/tmp/mode",schemaPath:"#/properties/tmp/properties/mode/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err196];
 }
@@ -18649,10 +18813,8 @@ vErrors.push(err196);
 }
 errors++;
 }
-}
-}
-else {
-const err197 = {instancePath:instancePath+"/tmp",schemaPath:"#/properties/tmp/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(!((data85 === "private") || (data85 === "none"))){
+const err197 = {instancePath:instancePath+"/tmp/mode",schemaPath:"#/properties/tmp/properties/mode/enum",keyword:"enum",params:{allowedValues: schema146.properties.tmp.properties.mode.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err197];
 }
@@ -18662,13 +18824,10 @@ vErrors.push(err197);
 errors++;
 }
 }
-if(data.root !== undefined){
-let data86 = data.root;
-const _errs200 = errors;
-let valid44 = false;
-const _errs201 = errors;
-if(data86 !== null){
-const err198 = {instancePath:instancePath+"/root",schemaPath:"#/properties/root/anyOf/0/type",keyword:"type",params:{type: "null"},message:"must be null"};
+if(data84.sizeBytes !== undefined){
+let data86 = data84.sizeBytes;
+if((!(((typeof data86 == "number") && (!(data86 % 1) && !isNaN(data86))) && (isFinite(data86)))) && (data86 !== null)){
+const err198 = {instancePath:instancePath+"/tmp/sizeBytes",schemaPath:"#/properties/tmp/properties/sizeBytes/type",keyword:"type",params:{type: schema146.properties.tmp.properties.sizeBytes.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err198];
 }
@@ -18677,12 +18836,10 @@ vErrors.push(err198);
 }
 errors++;
 }
-var _valid2 = _errs201 === errors;
-valid44 = valid44 || _valid2;
-const _errs203 = errors;
-if(data86 && typeof data86 == "object" && !Array.isArray(data86)){
-if(data86.path === undefined){
-const err199 = {instancePath:instancePath+"/root",schemaPath:"#/properties/root/anyOf/1/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
+}
+}
+else {
+const err199 = {instancePath:instancePath+"/tmp",schemaPath:"#/properties/tmp/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err199];
 }
@@ -18691,8 +18848,14 @@ vErrors.push(err199);
 }
 errors++;
 }
-if(data86.readonly === undefined){
-const err200 = {instancePath:instancePath+"/root",schemaPath:"#/properties/root/anyOf/1/required",keyword:"required",params:{missingProperty: "readonly"},message:"must have required property '"+"readonly"+"'"};
+}
+if(data.root !== undefined){
+let data87 = data.root;
+const _errs202 = errors;
+let valid44 = false;
+const _errs203 = errors;
+if(data87 !== null){
+const err200 = {instancePath:instancePath+"/root",schemaPath:"#/properties/root/anyOf/0/type",keyword:"type",params:{type: "null"},message:"must be null"};
 if(vErrors === null){
 vErrors = [err200];
 }
@@ -18701,8 +18864,12 @@ vErrors.push(err200);
 }
 errors++;
 }
-if(data86.dev === undefined){
-const err201 = {instancePath:instancePath+"/root",schemaPath:"#/properties/root/anyOf/1/required",keyword:"required",params:{missingProperty: "dev"},message:"must have required property '"+"dev"+"'"};
+var _valid2 = _errs203 === errors;
+valid44 = valid44 || _valid2;
+const _errs205 = errors;
+if(data87 && typeof data87 == "object" && !Array.isArray(data87)){
+if(data87.path === undefined){
+const err201 = {instancePath:instancePath+"/root",schemaPath:"#/properties/root/anyOf/1/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
 if(vErrors === null){
 vErrors = [err201];
 }
@@ -18711,8 +18878,8 @@ vErrors.push(err201);
 }
 errors++;
 }
-if(data86.ino === undefined){
-const err202 = {instancePath:instancePath+"/root",schemaPath:"#/properties/root/anyOf/1/required",keyword:"required",params:{missingProperty: "ino"},message:"must have required property '"+"ino"+"'"};
+if(data87.readonly === undefined){
+const err202 = {instancePath:instancePath+"/root",schemaPath:"#/properties/root/anyOf/1/required",keyword:"required",params:{missingProperty: "readonly"},message:"must have required property '"+"readonly"+"'"};
 if(vErrors === null){
 vErrors = [err202];
 }
@@ -18721,8 +18888,8 @@ vErrors.push(err202);
 }
 errors++;
 }
-if(data86.idmap === undefined){
-const err203 = {instancePath:instancePath+"/root",schemaPath:"#/properties/root/anyOf/1/required",keyword:"required",params:{missingProperty: "idmap"},message:"must have required property '"+"idmap"+"'"};
+if(data87.dev === undefined){
+const err203 = {instancePath:instancePath+"/root",schemaPath:"#/properties/root/anyOf/1/required",keyword:"required",params:{missingProperty: "dev"},message:"must have required property '"+"dev"+"'"};
 if(vErrors === null){
 vErrors = [err203];
 }
@@ -18731,9 +18898,8 @@ vErrors.push(err203);
 }
 errors++;
 }
-for(const key13 in data86){
-if(!(((((key13 === "path") || (key13 === "readonly")) || (key13 === "dev")) || (key13 === "ino")) || (key13 === "idmap"))){
-const err204 = {instancePath:instancePath+"/root",schemaPath:"#/properties/root/anyOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key13},message:"must NOT have additional properties"};
+if(data87.ino === undefined){
+const err204 = {instancePath:instancePath+"/root",schemaPath:"#/properties/root/anyOf/1/required",keyword:"required",params:{missingProperty: "ino"},message:"must have required property '"+"ino"+"'"};
 if(vErrors === null){
 vErrors = [err204];
 }
@@ -18742,10 +18908,8 @@ vErrors.push(err204);
 }
 errors++;
 }
-}
-if(data86.path !== undefined){
-if(typeof data86.path !== "string"){
-const err205 = {instancePath:instancePath+"/root/path",schemaPath:"#/properties/root/anyOf/1/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data87.idmap === undefined){
+const err205 = {instancePath:instancePath+"/root",schemaPath:"#/properties/root/anyOf/1/required",keyword:"required",params:{missingProperty: "idmap"},message:"must have required property '"+"idmap"+"'"};
 if(vErrors === null){
 vErrors = [err205];
 }
@@ -18754,10 +18918,9 @@ vErrors.push(err205);
 }
 errors++;
 }
-}
-if(data86.readonly !== undefined){
-if(typeof data86.readonly !== "boolean"){
-const err206 = {instancePath:instancePath+"/root/readonly",schemaPath:"#/properties/root/anyOf/1/properties/readonly/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+for(const key13 in data87){
+if(!(((((key13 === "path") || (key13 === "readonly")) || (key13 === "dev")) || (key13 === "ino")) || (key13 === "idmap"))){
+const err206 = {instancePath:instancePath+"/root",schemaPath:"#/properties/root/anyOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key13},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err206];
 }
@@ -18767,11 +18930,9 @@ vErrors.push(err206);
 errors++;
 }
 }
-if(data86.dev !== undefined){
-let data89 = data86.dev;
-if(typeof data89 === "string"){
-if(!pattern55.test(data89)){
-const err207 = {instancePath:instancePath+"/root/dev",schemaPath:"#/properties/root/anyOf/1/properties/dev/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
+if(data87.path !== undefined){
+if(typeof data87.path !== "string"){
+const err207 = {instancePath:instancePath+"/root/path",schemaPath:"#/properties/root/anyOf/1/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err207];
 }
@@ -18781,8 +18942,9 @@ vErrors.push(err207);
 errors++;
 }
 }
-else {
-const err208 = {instancePath:instancePath+"/root/dev",schemaPath:"#/properties/root/anyOf/1/properties/dev/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data87.readonly !== undefined){
+if(typeof data87.readonly !== "boolean"){
+const err208 = {instancePath:instancePath+"/root/readonly",schemaPath:"#/properties/root/anyOf/1/properties/readonly/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err208];
 }
@@ -18792,11 +18954,11 @@ vErrors.push(err208);
 errors++;
 }
 }
-if(data86.ino !== undefined){
-let data90 = data86.ino;
+if(data87.dev !== undefined){
+let data90 = data87.dev;
 if(typeof data90 === "string"){
 if(!pattern55.test(data90)){
-const err209 = {instancePath:instancePath+"/root/ino",schemaPath:"#/properties/root/anyOf/1/properties/ino/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
+const err209 = {instancePath:instancePath+"/root/dev",schemaPath:"#/properties/root/anyOf/1/properties/dev/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err209];
 }
@@ -18807,7 +18969,7 @@ errors++;
 }
 }
 else {
-const err210 = {instancePath:instancePath+"/root/ino",schemaPath:"#/properties/root/anyOf/1/properties/ino/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err210 = {instancePath:instancePath+"/root/dev",schemaPath:"#/properties/root/anyOf/1/properties/dev/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err210];
 }
@@ -18817,13 +18979,11 @@ vErrors.push(err210);
 errors++;
 }
 }
-if(data86.idmap !== undefined){
-let data91 = data86.idmap;
-const _errs215 = errors;
-let valid46 = false;
-const _errs216 = errors;
-if(data91 !== null){
-const err211 = {instancePath:instancePath+"/root/idmap",schemaPath:"#/properties/root/anyOf/1/properties/idmap/anyOf/0/type",keyword:"type",params:{type: "null"},message:"must be null"};
+if(data87.ino !== undefined){
+let data91 = data87.ino;
+if(typeof data91 === "string"){
+if(!pattern55.test(data91)){
+const err211 = {instancePath:instancePath+"/root/ino",schemaPath:"#/properties/root/anyOf/1/properties/ino/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err211];
 }
@@ -18832,12 +18992,9 @@ vErrors.push(err211);
 }
 errors++;
 }
-var _valid3 = _errs216 === errors;
-valid46 = valid46 || _valid3;
-const _errs218 = errors;
-if(data91 && typeof data91 == "object" && !Array.isArray(data91)){
-if(data91.uid === undefined){
-const err212 = {instancePath:instancePath+"/root/idmap",schemaPath:"#/properties/root/anyOf/1/properties/idmap/anyOf/1/required",keyword:"required",params:{missingProperty: "uid"},message:"must have required property '"+"uid"+"'"};
+}
+else {
+const err212 = {instancePath:instancePath+"/root/ino",schemaPath:"#/properties/root/anyOf/1/properties/ino/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err212];
 }
@@ -18846,8 +19003,14 @@ vErrors.push(err212);
 }
 errors++;
 }
-if(data91.gid === undefined){
-const err213 = {instancePath:instancePath+"/root/idmap",schemaPath:"#/properties/root/anyOf/1/properties/idmap/anyOf/1/required",keyword:"required",params:{missingProperty: "gid"},message:"must have required property '"+"gid"+"'"};
+}
+if(data87.idmap !== undefined){
+let data92 = data87.idmap;
+const _errs217 = errors;
+let valid46 = false;
+const _errs218 = errors;
+if(data92 !== null){
+const err213 = {instancePath:instancePath+"/root/idmap",schemaPath:"#/properties/root/anyOf/1/properties/idmap/anyOf/0/type",keyword:"type",params:{type: "null"},message:"must be null"};
 if(vErrors === null){
 vErrors = [err213];
 }
@@ -18856,9 +19019,12 @@ vErrors.push(err213);
 }
 errors++;
 }
-for(const key14 in data91){
-if(!((key14 === "uid") || (key14 === "gid"))){
-const err214 = {instancePath:instancePath+"/root/idmap",schemaPath:"#/properties/root/anyOf/1/properties/idmap/anyOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key14},message:"must NOT have additional properties"};
+var _valid3 = _errs218 === errors;
+valid46 = valid46 || _valid3;
+const _errs220 = errors;
+if(data92 && typeof data92 == "object" && !Array.isArray(data92)){
+if(data92.uid === undefined){
+const err214 = {instancePath:instancePath+"/root/idmap",schemaPath:"#/properties/root/anyOf/1/properties/idmap/anyOf/1/required",keyword:"required",params:{missingProperty: "uid"},message:"must have required property '"+"uid"+"'"};
 if(vErrors === null){
 vErrors = [err214];
 }
@@ -18867,11 +19033,8 @@ vErrors.push(err214);
 }
 errors++;
 }
-}
-if(data91.uid !== undefined){
-let data92 = data91.uid;
-if(!(((typeof data92 == "number") && (!(data92 % 1) && !isNaN(data92))) && (isFinite(data92)))){
-const err215 = {instancePath:instancePath+"/root/idmap/uid",schemaPath:"#/properties/root/anyOf/1/properties/idmap/anyOf/1/properties/uid/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data92.gid === undefined){
+const err215 = {instancePath:instancePath+"/root/idmap",schemaPath:"#/properties/root/anyOf/1/properties/idmap/anyOf/1/required",keyword:"required",params:{missingProperty: "gid"},message:"must have required property '"+"gid"+"'"};
 if(vErrors === null){
 vErrors = [err215];
 }
@@ -18880,9 +19043,9 @@ vErrors.push(err215);
 }
 errors++;
 }
-if((typeof data92 == "number") && (isFinite(data92))){
-if(data92 < 0 || isNaN(data92)){
-const err216 = {instancePath:instancePath+"/root/idmap/uid",schemaPath:"#/properties/root/anyOf/1/properties/idmap/anyOf/1/properties/uid/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+for(const key14 in data92){
+if(!(((key14 === "uid") || (key14 === "gid")) || (key14 === "count"))){
+const err216 = {instancePath:instancePath+"/root/idmap",schemaPath:"#/properties/root/anyOf/1/properties/idmap/anyOf/1/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key14},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err216];
 }
@@ -18892,11 +19055,10 @@ vErrors.push(err216);
 errors++;
 }
 }
-}
-if(data91.gid !== undefined){
-let data93 = data91.gid;
+if(data92.uid !== undefined){
+let data93 = data92.uid;
 if(!(((typeof data93 == "number") && (!(data93 % 1) && !isNaN(data93))) && (isFinite(data93)))){
-const err217 = {instancePath:instancePath+"/root/idmap/gid",schemaPath:"#/properties/root/anyOf/1/properties/idmap/anyOf/1/properties/gid/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+const err217 = {instancePath:instancePath+"/root/idmap/uid",schemaPath:"#/properties/root/anyOf/1/properties/idmap/anyOf/1/properties/uid/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err217];
 }
@@ -18907,7 +19069,7 @@ errors++;
 }
 if((typeof data93 == "number") && (isFinite(data93))){
 if(data93 < 0 || isNaN(data93)){
-const err218 = {instancePath:instancePath+"/root/idmap/gid",schemaPath:"#/properties/root/anyOf/1/properties/idmap/anyOf/1/properties/gid/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+const err218 = {instancePath:instancePath+"/root/idmap/uid",schemaPath:"#/properties/root/anyOf/1/properties/idmap/anyOf/1/properties/uid/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err218];
 }
@@ -18918,9 +19080,10 @@ errors++;
 }
 }
 }
-}
-else {
-const err219 = {instancePath:instancePath+"/root/idmap",schemaPath:"#/properties/root/anyOf/1/properties/idmap/anyOf/1/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data92.gid !== undefined){
+let data94 = data92.gid;
+if(!(((typeof data94 == "number") && (!(data94 % 1) && !isNaN(data94))) && (isFinite(data94)))){
+const err219 = {instancePath:instancePath+"/root/idmap/gid",schemaPath:"#/properties/root/anyOf/1/properties/idmap/anyOf/1/properties/gid/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err219];
 }
@@ -18929,10 +19092,9 @@ vErrors.push(err219);
 }
 errors++;
 }
-var _valid3 = _errs218 === errors;
-valid46 = valid46 || _valid3;
-if(!valid46){
-const err220 = {instancePath:instancePath+"/root/idmap",schemaPath:"#/properties/root/anyOf/1/properties/idmap/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+if((typeof data94 == "number") && (isFinite(data94))){
+if(data94 < 0 || isNaN(data94)){
+const err220 = {instancePath:instancePath+"/root/idmap/gid",schemaPath:"#/properties/root/anyOf/1/properties/idmap/anyOf/1/properties/gid/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err220];
 }
@@ -18941,21 +19103,12 @@ vErrors.push(err220);
 }
 errors++;
 }
-else {
-errors = _errs215;
-if(vErrors !== null){
-if(_errs215){
-vErrors.length = _errs215;
-}
-else {
-vErrors = null;
 }
 }
-}
-}
-}
-else {
-const err221 = {instancePath:instancePath+"/root",schemaPath:"#/properties/root/anyOf/1/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data92.count !== undefined){
+let data95 = data92.count;
+if(!(((typeof data95 == "number") && (!(data95 % 1) && !isNaN(data95))) && (isFinite(data95)))){
+const err221 = {instancePath:instancePath+"/root/idmap/count",schemaPath:"#/properties/root/anyOf/1/properties/idmap/anyOf/1/properties/count/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err221];
 }
@@ -18964,10 +19117,9 @@ vErrors.push(err221);
 }
 errors++;
 }
-var _valid2 = _errs203 === errors;
-valid44 = valid44 || _valid2;
-if(!valid44){
-const err222 = {instancePath:instancePath+"/root",schemaPath:"#/properties/root/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+if((typeof data95 == "number") && (isFinite(data95))){
+if(data95 < 2 || isNaN(data95)){
+const err222 = {instancePath:instancePath+"/root/idmap/count",schemaPath:"#/properties/root/anyOf/1/properties/idmap/anyOf/1/properties/count/minimum",keyword:"minimum",params:{comparison: ">=", limit: 2},message:"must be >= 2"};
 if(vErrors === null){
 vErrors = [err222];
 }
@@ -18976,23 +19128,11 @@ vErrors.push(err222);
 }
 errors++;
 }
-else {
-errors = _errs200;
-if(vErrors !== null){
-if(_errs200){
-vErrors.length = _errs200;
+}
+}
 }
 else {
-vErrors = null;
-}
-}
-}
-}
-if(data.syscalls !== undefined){
-let data94 = data.syscalls;
-if(data94 && typeof data94 == "object" && !Array.isArray(data94)){
-if(data94.deny === undefined){
-const err223 = {instancePath:instancePath+"/syscalls",schemaPath:"#/properties/syscalls/required",keyword:"required",params:{missingProperty: "deny"},message:"must have required property '"+"deny"+"'"};
+const err223 = {instancePath:instancePath+"/root/idmap",schemaPath:"#/properties/root/anyOf/1/properties/idmap/anyOf/1/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err223];
 }
@@ -19001,8 +19141,10 @@ vErrors.push(err223);
 }
 errors++;
 }
-if(data94.openat2 === undefined){
-const err224 = {instancePath:instancePath+"/syscalls",schemaPath:"#/properties/syscalls/required",keyword:"required",params:{missingProperty: "openat2"},message:"must have required property '"+"openat2"+"'"};
+var _valid3 = _errs220 === errors;
+valid46 = valid46 || _valid3;
+if(!valid46){
+const err224 = {instancePath:instancePath+"/root/idmap",schemaPath:"#/properties/root/anyOf/1/properties/idmap/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err224];
 }
@@ -19011,9 +19153,21 @@ vErrors.push(err224);
 }
 errors++;
 }
-for(const key15 in data94){
-if(!((key15 === "deny") || (key15 === "openat2"))){
-const err225 = {instancePath:instancePath+"/syscalls",schemaPath:"#/properties/syscalls/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key15},message:"must NOT have additional properties"};
+else {
+errors = _errs217;
+if(vErrors !== null){
+if(_errs217){
+vErrors.length = _errs217;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+}
+else {
+const err225 = {instancePath:instancePath+"/root",schemaPath:"#/properties/root/anyOf/1/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err225];
 }
@@ -19022,11 +19176,10 @@ vErrors.push(err225);
 }
 errors++;
 }
-}
-if(data94.deny !== undefined){
-let data95 = data94.deny;
-if(typeof data95 !== "string"){
-const err226 = {instancePath:instancePath+"/syscalls/deny",schemaPath:"#/properties/syscalls/properties/deny/type",keyword:"type",params:{type: "string"},message:"must be string"};
+var _valid2 = _errs205 === errors;
+valid44 = valid44 || _valid2;
+if(!valid44){
+const err226 = {instancePath:instancePath+"/root",schemaPath:"#/properties/root/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err226];
 }
@@ -19035,8 +19188,23 @@ vErrors.push(err226);
 }
 errors++;
 }
-if(!(((data95 === "errno") || (data95 === "kill")) || (data95 === "log"))){
-const err227 = {instancePath:instancePath+"/syscalls/deny",schemaPath:"#/properties/syscalls/properties/deny/enum",keyword:"enum",params:{allowedValues: schema146.properties.syscalls.properties.deny.enum},message:"must be equal to one of the allowed values"};
+else {
+errors = _errs202;
+if(vErrors !== null){
+if(_errs202){
+vErrors.length = _errs202;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data.syscalls !== undefined){
+let data96 = data.syscalls;
+if(data96 && typeof data96 == "object" && !Array.isArray(data96)){
+if(data96.deny === undefined){
+const err227 = {instancePath:instancePath+"/syscalls",schemaPath:"#/properties/syscalls/required",keyword:"required",params:{missingProperty: "deny"},message:"must have required property '"+"deny"+"'"};
 if(vErrors === null){
 vErrors = [err227];
 }
@@ -19045,11 +19213,8 @@ vErrors.push(err227);
 }
 errors++;
 }
-}
-if(data94.openat2 !== undefined){
-let data96 = data94.openat2;
-if(typeof data96 !== "string"){
-const err228 = {instancePath:instancePath+"/syscalls/openat2",schemaPath:"#/properties/syscalls/properties/openat2/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data96.openat2 === undefined){
+const err228 = {instancePath:instancePath+"/syscalls",schemaPath:"#/properties/syscalls/required",keyword:"required",params:{missingProperty: "openat2"},message:"must have required property '"+"openat2"+"'"};
 if(vErrors === null){
 vErrors = [err228];
 }
@@ -19058,8 +19223,9 @@ vErrors.push(err228);
 }
 errors++;
 }
-if(!((data96 === "enosys") || (data96 === "allow"))){
-const err229 = {instancePath:instancePath+"/syscalls/openat2",schemaPath:"#/properties/syscalls/properties/openat2/enum",keyword:"enum",params:{allowedValues: schema146.properties.syscalls.properties.openat2.enum},message:"must be equal to one of the allowed values"};
+for(const key15 in data96){
+if(!((key15 === "deny") || (key15 === "openat2"))){
+const err229 = {instancePath:instancePath+"/syscalls",schemaPath:"#/properties/syscalls/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key15},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err229];
 }
@@ -19069,9 +19235,10 @@ vErrors.push(err229);
 errors++;
 }
 }
-}
-else {
-const err230 = {instancePath:instancePath+"/syscalls",schemaPath:"#/properties/syscalls/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data96.deny !== undefined){
+let data97 = data96.deny;
+if(typeof data97 !== "string"){
+const err230 = {instancePath:instancePath+"/syscalls/deny",schemaPath:"#/properties/syscalls/properties/deny/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err230];
 }
@@ -19080,15 +19247,8 @@ vErrors.push(err230);
 }
 errors++;
 }
-}
-if(data.scope !== undefined){
-let data97 = data.scope;
-if(Array.isArray(data97)){
-const len12 = data97.length;
-for(let i12=0; i12<len12; i12++){
-let data98 = data97[i12];
-if(typeof data98 !== "string"){
-const err231 = {instancePath:instancePath+"/scope/" + i12,schemaPath:"#/properties/scope/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!(((data97 === "errno") || (data97 === "kill")) || (data97 === "log"))){
+const err231 = {instancePath:instancePath+"/syscalls/deny",schemaPath:"#/properties/syscalls/properties/deny/enum",keyword:"enum",params:{allowedValues: schema146.properties.syscalls.properties.deny.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err231];
 }
@@ -19097,8 +19257,11 @@ vErrors.push(err231);
 }
 errors++;
 }
-if(!((data98 === "signal") || (data98 === "abstract-unix-socket"))){
-const err232 = {instancePath:instancePath+"/scope/" + i12,schemaPath:"#/properties/scope/items/enum",keyword:"enum",params:{allowedValues: schema146.properties.scope.items.enum},message:"must be equal to one of the allowed values"};
+}
+if(data96.openat2 !== undefined){
+let data98 = data96.openat2;
+if(typeof data98 !== "string"){
+const err232 = {instancePath:instancePath+"/syscalls/openat2",schemaPath:"#/properties/syscalls/properties/openat2/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err232];
 }
@@ -19107,10 +19270,8 @@ vErrors.push(err232);
 }
 errors++;
 }
-}
-}
-else {
-const err233 = {instancePath:instancePath+"/scope",schemaPath:"#/properties/scope/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(!((data98 === "enosys") || (data98 === "allow"))){
+const err233 = {instancePath:instancePath+"/syscalls/openat2",schemaPath:"#/properties/syscalls/properties/openat2/enum",keyword:"enum",params:{allowedValues: schema146.properties.syscalls.properties.openat2.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err233];
 }
@@ -19120,14 +19281,9 @@ vErrors.push(err233);
 errors++;
 }
 }
-if(data.capabilities !== undefined){
-let data99 = data.capabilities;
-if(Array.isArray(data99)){
-const len13 = data99.length;
-for(let i13=0; i13<len13; i13++){
-let data100 = data99[i13];
-if(!(((typeof data100 == "number") && (!(data100 % 1) && !isNaN(data100))) && (isFinite(data100)))){
-const err234 = {instancePath:instancePath+"/capabilities/" + i13,schemaPath:"#/properties/capabilities/items/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+}
+else {
+const err234 = {instancePath:instancePath+"/syscalls",schemaPath:"#/properties/syscalls/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err234];
 }
@@ -19136,9 +19292,15 @@ vErrors.push(err234);
 }
 errors++;
 }
-if((typeof data100 == "number") && (isFinite(data100))){
-if(data100 > 63 || isNaN(data100)){
-const err235 = {instancePath:instancePath+"/capabilities/" + i13,schemaPath:"#/properties/capabilities/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 63},message:"must be <= 63"};
+}
+if(data.scope !== undefined){
+let data99 = data.scope;
+if(Array.isArray(data99)){
+const len12 = data99.length;
+for(let i12=0; i12<len12; i12++){
+let data100 = data99[i12];
+if(typeof data100 !== "string"){
+const err235 = {instancePath:instancePath+"/scope/" + i12,schemaPath:"#/properties/scope/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err235];
 }
@@ -19147,8 +19309,8 @@ vErrors.push(err235);
 }
 errors++;
 }
-if(data100 < 0 || isNaN(data100)){
-const err236 = {instancePath:instancePath+"/capabilities/" + i13,schemaPath:"#/properties/capabilities/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(!((data100 === "signal") || (data100 === "abstract-unix-socket"))){
+const err236 = {instancePath:instancePath+"/scope/" + i12,schemaPath:"#/properties/scope/items/enum",keyword:"enum",params:{allowedValues: schema146.properties.scope.items.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err236];
 }
@@ -19159,9 +19321,8 @@ errors++;
 }
 }
 }
-}
 else {
-const err237 = {instancePath:instancePath+"/capabilities",schemaPath:"#/properties/capabilities/type",keyword:"type",params:{type: "array"},message:"must be array"};
+const err237 = {instancePath:instancePath+"/scope",schemaPath:"#/properties/scope/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err237];
 }
@@ -19171,11 +19332,14 @@ vErrors.push(err237);
 errors++;
 }
 }
-if(data.identity !== undefined){
-let data101 = data.identity;
-if(data101 && typeof data101 == "object" && !Array.isArray(data101)){
-if(data101.uid === undefined){
-const err238 = {instancePath:instancePath+"/identity",schemaPath:"#/properties/identity/required",keyword:"required",params:{missingProperty: "uid"},message:"must have required property '"+"uid"+"'"};
+if(data.capabilities !== undefined){
+let data101 = data.capabilities;
+if(Array.isArray(data101)){
+const len13 = data101.length;
+for(let i13=0; i13<len13; i13++){
+let data102 = data101[i13];
+if(!(((typeof data102 == "number") && (!(data102 % 1) && !isNaN(data102))) && (isFinite(data102)))){
+const err238 = {instancePath:instancePath+"/capabilities/" + i13,schemaPath:"#/properties/capabilities/items/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err238];
 }
@@ -19184,8 +19348,9 @@ vErrors.push(err238);
 }
 errors++;
 }
-if(data101.gid === undefined){
-const err239 = {instancePath:instancePath+"/identity",schemaPath:"#/properties/identity/required",keyword:"required",params:{missingProperty: "gid"},message:"must have required property '"+"gid"+"'"};
+if((typeof data102 == "number") && (isFinite(data102))){
+if(data102 > 63 || isNaN(data102)){
+const err239 = {instancePath:instancePath+"/capabilities/" + i13,schemaPath:"#/properties/capabilities/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 63},message:"must be <= 63"};
 if(vErrors === null){
 vErrors = [err239];
 }
@@ -19194,8 +19359,8 @@ vErrors.push(err239);
 }
 errors++;
 }
-if(data101.source === undefined){
-const err240 = {instancePath:instancePath+"/identity",schemaPath:"#/properties/identity/required",keyword:"required",params:{missingProperty: "source"},message:"must have required property '"+"source"+"'"};
+if(data102 < 0 || isNaN(data102)){
+const err240 = {instancePath:instancePath+"/capabilities/" + i13,schemaPath:"#/properties/capabilities/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err240];
 }
@@ -19204,9 +19369,11 @@ vErrors.push(err240);
 }
 errors++;
 }
-for(const key16 in data101){
-if(!(((key16 === "uid") || (key16 === "gid")) || (key16 === "source"))){
-const err241 = {instancePath:instancePath+"/identity",schemaPath:"#/properties/identity/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key16},message:"must NOT have additional properties"};
+}
+}
+}
+else {
+const err241 = {instancePath:instancePath+"/capabilities",schemaPath:"#/properties/capabilities/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err241];
 }
@@ -19216,10 +19383,11 @@ vErrors.push(err241);
 errors++;
 }
 }
-if(data101.uid !== undefined){
-let data102 = data101.uid;
-if(!(((typeof data102 == "number") && (!(data102 % 1) && !isNaN(data102))) && (isFinite(data102)))){
-const err242 = {instancePath:instancePath+"/identity/uid",schemaPath:"#/properties/identity/properties/uid/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data.identity !== undefined){
+let data103 = data.identity;
+if(data103 && typeof data103 == "object" && !Array.isArray(data103)){
+if(data103.uid === undefined){
+const err242 = {instancePath:instancePath+"/identity",schemaPath:"#/properties/identity/required",keyword:"required",params:{missingProperty: "uid"},message:"must have required property '"+"uid"+"'"};
 if(vErrors === null){
 vErrors = [err242];
 }
@@ -19228,9 +19396,8 @@ vErrors.push(err242);
 }
 errors++;
 }
-if((typeof data102 == "number") && (isFinite(data102))){
-if(data102 < 0 || isNaN(data102)){
-const err243 = {instancePath:instancePath+"/identity/uid",schemaPath:"#/properties/identity/properties/uid/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(data103.gid === undefined){
+const err243 = {instancePath:instancePath+"/identity",schemaPath:"#/properties/identity/required",keyword:"required",params:{missingProperty: "gid"},message:"must have required property '"+"gid"+"'"};
 if(vErrors === null){
 vErrors = [err243];
 }
@@ -19239,12 +19406,8 @@ vErrors.push(err243);
 }
 errors++;
 }
-}
-}
-if(data101.gid !== undefined){
-let data103 = data101.gid;
-if(!(((typeof data103 == "number") && (!(data103 % 1) && !isNaN(data103))) && (isFinite(data103)))){
-const err244 = {instancePath:instancePath+"/identity/gid",schemaPath:"#/properties/identity/properties/gid/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data103.source === undefined){
+const err244 = {instancePath:instancePath+"/identity",schemaPath:"#/properties/identity/required",keyword:"required",params:{missingProperty: "source"},message:"must have required property '"+"source"+"'"};
 if(vErrors === null){
 vErrors = [err244];
 }
@@ -19253,9 +19416,9 @@ vErrors.push(err244);
 }
 errors++;
 }
-if((typeof data103 == "number") && (isFinite(data103))){
-if(data103 < 0 || isNaN(data103)){
-const err245 = {instancePath:instancePath+"/identity/gid",schemaPath:"#/properties/identity/properties/gid/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+for(const key16 in data103){
+if(!(((key16 === "uid") || (key16 === "gid")) || (key16 === "source"))){
+const err245 = {instancePath:instancePath+"/identity",schemaPath:"#/properties/identity/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key16},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err245];
 }
@@ -19265,10 +19428,10 @@ vErrors.push(err245);
 errors++;
 }
 }
-}
-if(data101.source !== undefined){
-if(typeof data101.source !== "string"){
-const err246 = {instancePath:instancePath+"/identity/source",schemaPath:"#/properties/identity/properties/source/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data103.uid !== undefined){
+let data104 = data103.uid;
+if(!(((typeof data104 == "number") && (!(data104 % 1) && !isNaN(data104))) && (isFinite(data104)))){
+const err246 = {instancePath:instancePath+"/identity/uid",schemaPath:"#/properties/identity/properties/uid/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err246];
 }
@@ -19277,10 +19440,9 @@ vErrors.push(err246);
 }
 errors++;
 }
-}
-}
-else {
-const err247 = {instancePath:instancePath+"/identity",schemaPath:"#/properties/identity/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if((typeof data104 == "number") && (isFinite(data104))){
+if(data104 < 0 || isNaN(data104)){
+const err247 = {instancePath:instancePath+"/identity/uid",schemaPath:"#/properties/identity/properties/uid/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err247];
 }
@@ -19290,15 +19452,11 @@ vErrors.push(err247);
 errors++;
 }
 }
-if(data.layout !== undefined){
-let data105 = data.layout;
-if(Array.isArray(data105)){
-const len14 = data105.length;
-for(let i14=0; i14<len14; i14++){
-let data106 = data105[i14];
-if(data106 && typeof data106 == "object" && !Array.isArray(data106)){
-if(data106.target === undefined){
-const err248 = {instancePath:instancePath+"/layout/" + i14,schemaPath:"#/$defs/LayoutEntry/required",keyword:"required",params:{missingProperty: "target"},message:"must have required property '"+"target"+"'"};
+}
+if(data103.gid !== undefined){
+let data105 = data103.gid;
+if(!(((typeof data105 == "number") && (!(data105 % 1) && !isNaN(data105))) && (isFinite(data105)))){
+const err248 = {instancePath:instancePath+"/identity/gid",schemaPath:"#/properties/identity/properties/gid/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err248];
 }
@@ -19307,8 +19465,9 @@ vErrors.push(err248);
 }
 errors++;
 }
-if(data106.kind === undefined){
-const err249 = {instancePath:instancePath+"/layout/" + i14,schemaPath:"#/$defs/LayoutEntry/required",keyword:"required",params:{missingProperty: "kind"},message:"must have required property '"+"kind"+"'"};
+if((typeof data105 == "number") && (isFinite(data105))){
+if(data105 < 0 || isNaN(data105)){
+const err249 = {instancePath:instancePath+"/identity/gid",schemaPath:"#/properties/identity/properties/gid/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err249];
 }
@@ -19317,9 +19476,11 @@ vErrors.push(err249);
 }
 errors++;
 }
-for(const key17 in data106){
-if(!(((((((key17 === "target") || (key17 === "kind")) || (key17 === "source")) || (key17 === "options")) || (key17 === "clause")) || (key17 === "dev")) || (key17 === "ino"))){
-const err250 = {instancePath:instancePath+"/layout/" + i14,schemaPath:"#/$defs/LayoutEntry/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key17},message:"must NOT have additional properties"};
+}
+}
+if(data103.source !== undefined){
+if(typeof data103.source !== "string"){
+const err250 = {instancePath:instancePath+"/identity/source",schemaPath:"#/properties/identity/properties/source/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err250];
 }
@@ -19329,9 +19490,9 @@ vErrors.push(err250);
 errors++;
 }
 }
-if(data106.target !== undefined){
-if(typeof data106.target !== "string"){
-const err251 = {instancePath:instancePath+"/layout/" + i14+"/target",schemaPath:"#/$defs/LayoutEntry/properties/target/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+else {
+const err251 = {instancePath:instancePath+"/identity",schemaPath:"#/properties/identity/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err251];
 }
@@ -19341,10 +19502,15 @@ vErrors.push(err251);
 errors++;
 }
 }
-if(data106.kind !== undefined){
-let data108 = data106.kind;
-if(typeof data108 !== "string"){
-const err252 = {instancePath:instancePath+"/layout/" + i14+"/kind",schemaPath:"#/$defs/LayoutEntry/properties/kind/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data.layout !== undefined){
+let data107 = data.layout;
+if(Array.isArray(data107)){
+const len14 = data107.length;
+for(let i14=0; i14<len14; i14++){
+let data108 = data107[i14];
+if(data108 && typeof data108 == "object" && !Array.isArray(data108)){
+if(data108.target === undefined){
+const err252 = {instancePath:instancePath+"/layout/" + i14,schemaPath:"#/$defs/LayoutEntry/required",keyword:"required",params:{missingProperty: "target"},message:"must have required property '"+"target"+"'"};
 if(vErrors === null){
 vErrors = [err252];
 }
@@ -19353,8 +19519,8 @@ vErrors.push(err252);
 }
 errors++;
 }
-if(!((((((((((((data108 === "root") || (data108 === "bind")) || (data108 === "proc")) || (data108 === "tmpfs")) || (data108 === "device")) || (data108 === "symlink")) || (data108 === "mask")) || (data108 === "readonly")) || (data108 === "devpts")) || (data108 === "mqueue")) || (data108 === "sysfs")) || (data108 === "cgroup2"))){
-const err253 = {instancePath:instancePath+"/layout/" + i14+"/kind",schemaPath:"#/$defs/LayoutEntry/properties/kind/enum",keyword:"enum",params:{allowedValues: schema152.properties.kind.enum},message:"must be equal to one of the allowed values"};
+if(data108.kind === undefined){
+const err253 = {instancePath:instancePath+"/layout/" + i14,schemaPath:"#/$defs/LayoutEntry/required",keyword:"required",params:{missingProperty: "kind"},message:"must have required property '"+"kind"+"'"};
 if(vErrors === null){
 vErrors = [err253];
 }
@@ -19363,10 +19529,9 @@ vErrors.push(err253);
 }
 errors++;
 }
-}
-if(data106.source !== undefined){
-if(typeof data106.source !== "string"){
-const err254 = {instancePath:instancePath+"/layout/" + i14+"/source",schemaPath:"#/$defs/LayoutEntry/properties/source/type",keyword:"type",params:{type: "string"},message:"must be string"};
+for(const key17 in data108){
+if(!(((((((key17 === "target") || (key17 === "kind")) || (key17 === "source")) || (key17 === "options")) || (key17 === "clause")) || (key17 === "dev")) || (key17 === "ino"))){
+const err254 = {instancePath:instancePath+"/layout/" + i14,schemaPath:"#/$defs/LayoutEntry/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key17},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err254];
 }
@@ -19376,13 +19541,9 @@ vErrors.push(err254);
 errors++;
 }
 }
-if(data106.options !== undefined){
-let data110 = data106.options;
-if(Array.isArray(data110)){
-const len15 = data110.length;
-for(let i15=0; i15<len15; i15++){
-if(typeof data110[i15] !== "string"){
-const err255 = {instancePath:instancePath+"/layout/" + i14+"/options/" + i15,schemaPath:"#/$defs/LayoutEntry/properties/options/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data108.target !== undefined){
+if(typeof data108.target !== "string"){
+const err255 = {instancePath:instancePath+"/layout/" + i14+"/target",schemaPath:"#/$defs/LayoutEntry/properties/target/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err255];
 }
@@ -19392,9 +19553,10 @@ vErrors.push(err255);
 errors++;
 }
 }
-}
-else {
-const err256 = {instancePath:instancePath+"/layout/" + i14+"/options",schemaPath:"#/$defs/LayoutEntry/properties/options/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data108.kind !== undefined){
+let data110 = data108.kind;
+if(typeof data110 !== "string"){
+const err256 = {instancePath:instancePath+"/layout/" + i14+"/kind",schemaPath:"#/$defs/LayoutEntry/properties/kind/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err256];
 }
@@ -19403,10 +19565,8 @@ vErrors.push(err256);
 }
 errors++;
 }
-}
-if(data106.clause !== undefined){
-if(typeof data106.clause !== "string"){
-const err257 = {instancePath:instancePath+"/layout/" + i14+"/clause",schemaPath:"#/$defs/LayoutEntry/properties/clause/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!((((((((((((data110 === "root") || (data110 === "bind")) || (data110 === "proc")) || (data110 === "tmpfs")) || (data110 === "device")) || (data110 === "symlink")) || (data110 === "mask")) || (data110 === "readonly")) || (data110 === "devpts")) || (data110 === "mqueue")) || (data110 === "sysfs")) || (data110 === "cgroup2"))){
+const err257 = {instancePath:instancePath+"/layout/" + i14+"/kind",schemaPath:"#/$defs/LayoutEntry/properties/kind/enum",keyword:"enum",params:{allowedValues: schema152.properties.kind.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err257];
 }
@@ -19416,11 +19576,9 @@ vErrors.push(err257);
 errors++;
 }
 }
-if(data106.dev !== undefined){
-let data113 = data106.dev;
-if(typeof data113 === "string"){
-if(!pattern55.test(data113)){
-const err258 = {instancePath:instancePath+"/layout/" + i14+"/dev",schemaPath:"#/$defs/LayoutEntry/properties/dev/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
+if(data108.source !== undefined){
+if(typeof data108.source !== "string"){
+const err258 = {instancePath:instancePath+"/layout/" + i14+"/source",schemaPath:"#/$defs/LayoutEntry/properties/source/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err258];
 }
@@ -19430,8 +19588,13 @@ vErrors.push(err258);
 errors++;
 }
 }
-else {
-const err259 = {instancePath:instancePath+"/layout/" + i14+"/dev",schemaPath:"#/$defs/LayoutEntry/properties/dev/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data108.options !== undefined){
+let data112 = data108.options;
+if(Array.isArray(data112)){
+const len15 = data112.length;
+for(let i15=0; i15<len15; i15++){
+if(typeof data112[i15] !== "string"){
+const err259 = {instancePath:instancePath+"/layout/" + i14+"/options/" + i15,schemaPath:"#/$defs/LayoutEntry/properties/options/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err259];
 }
@@ -19441,11 +19604,9 @@ vErrors.push(err259);
 errors++;
 }
 }
-if(data106.ino !== undefined){
-let data114 = data106.ino;
-if(typeof data114 === "string"){
-if(!pattern55.test(data114)){
-const err260 = {instancePath:instancePath+"/layout/" + i14+"/ino",schemaPath:"#/$defs/LayoutEntry/properties/ino/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
+}
+else {
+const err260 = {instancePath:instancePath+"/layout/" + i14+"/options",schemaPath:"#/$defs/LayoutEntry/properties/options/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err260];
 }
@@ -19455,8 +19616,9 @@ vErrors.push(err260);
 errors++;
 }
 }
-else {
-const err261 = {instancePath:instancePath+"/layout/" + i14+"/ino",schemaPath:"#/$defs/LayoutEntry/properties/ino/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data108.clause !== undefined){
+if(typeof data108.clause !== "string"){
+const err261 = {instancePath:instancePath+"/layout/" + i14+"/clause",schemaPath:"#/$defs/LayoutEntry/properties/clause/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err261];
 }
@@ -19466,9 +19628,11 @@ vErrors.push(err261);
 errors++;
 }
 }
-}
-else {
-const err262 = {instancePath:instancePath+"/layout/" + i14,schemaPath:"#/$defs/LayoutEntry/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data108.dev !== undefined){
+let data115 = data108.dev;
+if(typeof data115 === "string"){
+if(!pattern55.test(data115)){
+const err262 = {instancePath:instancePath+"/layout/" + i14+"/dev",schemaPath:"#/$defs/LayoutEntry/properties/dev/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err262];
 }
@@ -19478,9 +19642,8 @@ vErrors.push(err262);
 errors++;
 }
 }
-}
 else {
-const err263 = {instancePath:instancePath+"/layout",schemaPath:"#/properties/layout/type",keyword:"type",params:{type: "array"},message:"must be array"};
+const err263 = {instancePath:instancePath+"/layout/" + i14+"/dev",schemaPath:"#/$defs/LayoutEntry/properties/dev/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err263];
 }
@@ -19490,13 +19653,11 @@ vErrors.push(err263);
 errors++;
 }
 }
-if(data.stdinFile !== undefined){
-let data115 = data.stdinFile;
-const _errs272 = errors;
-let valid60 = false;
-const _errs273 = errors;
-if(data115 !== null){
-const err264 = {instancePath:instancePath+"/stdinFile",schemaPath:"#/properties/stdinFile/anyOf/0/type",keyword:"type",params:{type: "null"},message:"must be null"};
+if(data108.ino !== undefined){
+let data116 = data108.ino;
+if(typeof data116 === "string"){
+if(!pattern55.test(data116)){
+const err264 = {instancePath:instancePath+"/layout/" + i14+"/ino",schemaPath:"#/$defs/LayoutEntry/properties/ino/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err264];
 }
@@ -19505,12 +19666,9 @@ vErrors.push(err264);
 }
 errors++;
 }
-var _valid4 = _errs273 === errors;
-valid60 = valid60 || _valid4;
-const _errs275 = errors;
-if(data115 && typeof data115 == "object" && !Array.isArray(data115)){
-if(data115.path === undefined){
-const err265 = {instancePath:instancePath+"/stdinFile",schemaPath:"#/$defs/ObjectRef/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
+}
+else {
+const err265 = {instancePath:instancePath+"/layout/" + i14+"/ino",schemaPath:"#/$defs/LayoutEntry/properties/ino/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err265];
 }
@@ -19519,8 +19677,10 @@ vErrors.push(err265);
 }
 errors++;
 }
-if(data115.dev === undefined){
-const err266 = {instancePath:instancePath+"/stdinFile",schemaPath:"#/$defs/ObjectRef/required",keyword:"required",params:{missingProperty: "dev"},message:"must have required property '"+"dev"+"'"};
+}
+}
+else {
+const err266 = {instancePath:instancePath+"/layout/" + i14,schemaPath:"#/$defs/LayoutEntry/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err266];
 }
@@ -19529,8 +19689,10 @@ vErrors.push(err266);
 }
 errors++;
 }
-if(data115.ino === undefined){
-const err267 = {instancePath:instancePath+"/stdinFile",schemaPath:"#/$defs/ObjectRef/required",keyword:"required",params:{missingProperty: "ino"},message:"must have required property '"+"ino"+"'"};
+}
+}
+else {
+const err267 = {instancePath:instancePath+"/layout",schemaPath:"#/properties/layout/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err267];
 }
@@ -19539,9 +19701,14 @@ vErrors.push(err267);
 }
 errors++;
 }
-for(const key18 in data115){
-if(!(((key18 === "path") || (key18 === "dev")) || (key18 === "ino"))){
-const err268 = {instancePath:instancePath+"/stdinFile",schemaPath:"#/$defs/ObjectRef/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key18},message:"must NOT have additional properties"};
+}
+if(data.stdinFile !== undefined){
+let data117 = data.stdinFile;
+const _errs276 = errors;
+let valid60 = false;
+const _errs277 = errors;
+if(data117 !== null){
+const err268 = {instancePath:instancePath+"/stdinFile",schemaPath:"#/properties/stdinFile/anyOf/0/type",keyword:"type",params:{type: "null"},message:"must be null"};
 if(vErrors === null){
 vErrors = [err268];
 }
@@ -19550,10 +19717,12 @@ vErrors.push(err268);
 }
 errors++;
 }
-}
-if(data115.path !== undefined){
-if(typeof data115.path !== "string"){
-const err269 = {instancePath:instancePath+"/stdinFile/path",schemaPath:"#/$defs/ObjectRef/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
+var _valid4 = _errs277 === errors;
+valid60 = valid60 || _valid4;
+const _errs279 = errors;
+if(data117 && typeof data117 == "object" && !Array.isArray(data117)){
+if(data117.path === undefined){
+const err269 = {instancePath:instancePath+"/stdinFile",schemaPath:"#/$defs/ObjectRef/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
 if(vErrors === null){
 vErrors = [err269];
 }
@@ -19562,12 +19731,8 @@ vErrors.push(err269);
 }
 errors++;
 }
-}
-if(data115.dev !== undefined){
-let data117 = data115.dev;
-if(typeof data117 === "string"){
-if(!pattern55.test(data117)){
-const err270 = {instancePath:instancePath+"/stdinFile/dev",schemaPath:"#/$defs/ObjectRef/properties/dev/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
+if(data117.dev === undefined){
+const err270 = {instancePath:instancePath+"/stdinFile",schemaPath:"#/$defs/ObjectRef/required",keyword:"required",params:{missingProperty: "dev"},message:"must have required property '"+"dev"+"'"};
 if(vErrors === null){
 vErrors = [err270];
 }
@@ -19576,9 +19741,8 @@ vErrors.push(err270);
 }
 errors++;
 }
-}
-else {
-const err271 = {instancePath:instancePath+"/stdinFile/dev",schemaPath:"#/$defs/ObjectRef/properties/dev/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data117.ino === undefined){
+const err271 = {instancePath:instancePath+"/stdinFile",schemaPath:"#/$defs/ObjectRef/required",keyword:"required",params:{missingProperty: "ino"},message:"must have required property '"+"ino"+"'"};
 if(vErrors === null){
 vErrors = [err271];
 }
@@ -19587,12 +19751,9 @@ vErrors.push(err271);
 }
 errors++;
 }
-}
-if(data115.ino !== undefined){
-let data118 = data115.ino;
-if(typeof data118 === "string"){
-if(!pattern55.test(data118)){
-const err272 = {instancePath:instancePath+"/stdinFile/ino",schemaPath:"#/$defs/ObjectRef/properties/ino/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
+for(const key18 in data117){
+if(!(((key18 === "path") || (key18 === "dev")) || (key18 === "ino"))){
+const err272 = {instancePath:instancePath+"/stdinFile",schemaPath:"#/$defs/ObjectRef/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key18},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err272];
 }
@@ -19602,8 +19763,9 @@ vErrors.push(err272);
 errors++;
 }
 }
-else {
-const err273 = {instancePath:instancePath+"/stdinFile/ino",schemaPath:"#/$defs/ObjectRef/properties/ino/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data117.path !== undefined){
+if(typeof data117.path !== "string"){
+const err273 = {instancePath:instancePath+"/stdinFile/path",schemaPath:"#/$defs/ObjectRef/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err273];
 }
@@ -19613,9 +19775,11 @@ vErrors.push(err273);
 errors++;
 }
 }
-}
-else {
-const err274 = {instancePath:instancePath+"/stdinFile",schemaPath:"#/$defs/ObjectRef/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data117.dev !== undefined){
+let data119 = data117.dev;
+if(typeof data119 === "string"){
+if(!pattern55.test(data119)){
+const err274 = {instancePath:instancePath+"/stdinFile/dev",schemaPath:"#/$defs/ObjectRef/properties/dev/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err274];
 }
@@ -19624,10 +19788,9 @@ vErrors.push(err274);
 }
 errors++;
 }
-var _valid4 = _errs275 === errors;
-valid60 = valid60 || _valid4;
-if(!valid60){
-const err275 = {instancePath:instancePath+"/stdinFile",schemaPath:"#/properties/stdinFile/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+}
+else {
+const err275 = {instancePath:instancePath+"/stdinFile/dev",schemaPath:"#/$defs/ObjectRef/properties/dev/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err275];
 }
@@ -19636,25 +19799,12 @@ vErrors.push(err275);
 }
 errors++;
 }
-else {
-errors = _errs272;
-if(vErrors !== null){
-if(_errs272){
-vErrors.length = _errs272;
 }
-else {
-vErrors = null;
-}
-}
-}
-}
-if(data.oci !== undefined){
-let data119 = data.oci;
-const _errs286 = errors;
-let valid63 = false;
-const _errs287 = errors;
-if(data119 !== null){
-const err276 = {instancePath:instancePath+"/oci",schemaPath:"#/properties/oci/anyOf/0/type",keyword:"type",params:{type: "null"},message:"must be null"};
+if(data117.ino !== undefined){
+let data120 = data117.ino;
+if(typeof data120 === "string"){
+if(!pattern55.test(data120)){
+const err276 = {instancePath:instancePath+"/stdinFile/ino",schemaPath:"#/$defs/ObjectRef/properties/ino/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
 if(vErrors === null){
 vErrors = [err276];
 }
@@ -19663,17 +19813,9 @@ vErrors.push(err276);
 }
 errors++;
 }
-var _valid5 = _errs287 === errors;
-valid63 = valid63 || _valid5;
-const _errs289 = errors;
-if(!(validate100(data119, {instancePath:instancePath+"/oci",parentData:data,parentDataProperty:"oci",rootData,dynamicAnchors}))){
-vErrors = vErrors === null ? validate100.errors : vErrors.concat(validate100.errors);
-errors = vErrors.length;
 }
-var _valid5 = _errs289 === errors;
-valid63 = valid63 || _valid5;
-if(!valid63){
-const err277 = {instancePath:instancePath+"/oci",schemaPath:"#/properties/oci/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+else {
+const err277 = {instancePath:instancePath+"/stdinFile/ino",schemaPath:"#/$defs/ObjectRef/properties/ino/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err277];
 }
@@ -19682,25 +19824,10 @@ vErrors.push(err277);
 }
 errors++;
 }
-else {
-errors = _errs286;
-if(vErrors !== null){
-if(_errs286){
-vErrors.length = _errs286;
+}
 }
 else {
-vErrors = null;
-}
-}
-}
-}
-if(data.outputs !== undefined){
-let data120 = data.outputs;
-const _errs291 = errors;
-let valid64 = false;
-const _errs292 = errors;
-if(data120 !== null){
-const err278 = {instancePath:instancePath+"/outputs",schemaPath:"#/properties/outputs/anyOf/0/type",keyword:"type",params:{type: "null"},message:"must be null"};
+const err278 = {instancePath:instancePath+"/stdinFile",schemaPath:"#/$defs/ObjectRef/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err278];
 }
@@ -19709,12 +19836,10 @@ vErrors.push(err278);
 }
 errors++;
 }
-var _valid6 = _errs292 === errors;
-valid64 = valid64 || _valid6;
-const _errs294 = errors;
-if(data120 && typeof data120 == "object" && !Array.isArray(data120)){
-if(data120.path === undefined){
-const err279 = {instancePath:instancePath+"/outputs",schemaPath:"#/$defs/OutputsLaunch/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
+var _valid4 = _errs279 === errors;
+valid60 = valid60 || _valid4;
+if(!valid60){
+const err279 = {instancePath:instancePath+"/stdinFile",schemaPath:"#/properties/stdinFile/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err279];
 }
@@ -19723,8 +19848,25 @@ vErrors.push(err279);
 }
 errors++;
 }
-if(data120.quarantine === undefined){
-const err280 = {instancePath:instancePath+"/outputs",schemaPath:"#/$defs/OutputsLaunch/required",keyword:"required",params:{missingProperty: "quarantine"},message:"must have required property '"+"quarantine"+"'"};
+else {
+errors = _errs276;
+if(vErrors !== null){
+if(_errs276){
+vErrors.length = _errs276;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data.oci !== undefined){
+let data121 = data.oci;
+const _errs290 = errors;
+let valid63 = false;
+const _errs291 = errors;
+if(data121 !== null){
+const err280 = {instancePath:instancePath+"/oci",schemaPath:"#/properties/oci/anyOf/0/type",keyword:"type",params:{type: "null"},message:"must be null"};
 if(vErrors === null){
 vErrors = [err280];
 }
@@ -19733,8 +19875,17 @@ vErrors.push(err280);
 }
 errors++;
 }
-if(data120.tmpfs === undefined){
-const err281 = {instancePath:instancePath+"/outputs",schemaPath:"#/$defs/OutputsLaunch/required",keyword:"required",params:{missingProperty: "tmpfs"},message:"must have required property '"+"tmpfs"+"'"};
+var _valid5 = _errs291 === errors;
+valid63 = valid63 || _valid5;
+const _errs293 = errors;
+if(!(validate100(data121, {instancePath:instancePath+"/oci",parentData:data,parentDataProperty:"oci",rootData,dynamicAnchors}))){
+vErrors = vErrors === null ? validate100.errors : vErrors.concat(validate100.errors);
+errors = vErrors.length;
+}
+var _valid5 = _errs293 === errors;
+valid63 = valid63 || _valid5;
+if(!valid63){
+const err281 = {instancePath:instancePath+"/oci",schemaPath:"#/properties/oci/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err281];
 }
@@ -19743,8 +19894,25 @@ vErrors.push(err281);
 }
 errors++;
 }
-if(data120.commit === undefined){
-const err282 = {instancePath:instancePath+"/outputs",schemaPath:"#/$defs/OutputsLaunch/required",keyword:"required",params:{missingProperty: "commit"},message:"must have required property '"+"commit"+"'"};
+else {
+errors = _errs290;
+if(vErrors !== null){
+if(_errs290){
+vErrors.length = _errs290;
+}
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data.outputs !== undefined){
+let data122 = data.outputs;
+const _errs295 = errors;
+let valid64 = false;
+const _errs296 = errors;
+if(data122 !== null){
+const err282 = {instancePath:instancePath+"/outputs",schemaPath:"#/properties/outputs/anyOf/0/type",keyword:"type",params:{type: "null"},message:"must be null"};
 if(vErrors === null){
 vErrors = [err282];
 }
@@ -19753,8 +19921,12 @@ vErrors.push(err282);
 }
 errors++;
 }
-if(data120.durability === undefined){
-const err283 = {instancePath:instancePath+"/outputs",schemaPath:"#/$defs/OutputsLaunch/required",keyword:"required",params:{missingProperty: "durability"},message:"must have required property '"+"durability"+"'"};
+var _valid6 = _errs296 === errors;
+valid64 = valid64 || _valid6;
+const _errs298 = errors;
+if(data122 && typeof data122 == "object" && !Array.isArray(data122)){
+if(data122.path === undefined){
+const err283 = {instancePath:instancePath+"/outputs",schemaPath:"#/$defs/OutputsLaunch/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
 if(vErrors === null){
 vErrors = [err283];
 }
@@ -19763,8 +19935,8 @@ vErrors.push(err283);
 }
 errors++;
 }
-if(data120.to === undefined){
-const err284 = {instancePath:instancePath+"/outputs",schemaPath:"#/$defs/OutputsLaunch/required",keyword:"required",params:{missingProperty: "to"},message:"must have required property '"+"to"+"'"};
+if(data122.quarantine === undefined){
+const err284 = {instancePath:instancePath+"/outputs",schemaPath:"#/$defs/OutputsLaunch/required",keyword:"required",params:{missingProperty: "quarantine"},message:"must have required property '"+"quarantine"+"'"};
 if(vErrors === null){
 vErrors = [err284];
 }
@@ -19773,8 +19945,8 @@ vErrors.push(err284);
 }
 errors++;
 }
-if(data120.sizeBytes === undefined){
-const err285 = {instancePath:instancePath+"/outputs",schemaPath:"#/$defs/OutputsLaunch/required",keyword:"required",params:{missingProperty: "sizeBytes"},message:"must have required property '"+"sizeBytes"+"'"};
+if(data122.tmpfs === undefined){
+const err285 = {instancePath:instancePath+"/outputs",schemaPath:"#/$defs/OutputsLaunch/required",keyword:"required",params:{missingProperty: "tmpfs"},message:"must have required property '"+"tmpfs"+"'"};
 if(vErrors === null){
 vErrors = [err285];
 }
@@ -19783,8 +19955,8 @@ vErrors.push(err285);
 }
 errors++;
 }
-if(data120.files === undefined){
-const err286 = {instancePath:instancePath+"/outputs",schemaPath:"#/$defs/OutputsLaunch/required",keyword:"required",params:{missingProperty: "files"},message:"must have required property '"+"files"+"'"};
+if(data122.commit === undefined){
+const err286 = {instancePath:instancePath+"/outputs",schemaPath:"#/$defs/OutputsLaunch/required",keyword:"required",params:{missingProperty: "commit"},message:"must have required property '"+"commit"+"'"};
 if(vErrors === null){
 vErrors = [err286];
 }
@@ -19793,9 +19965,8 @@ vErrors.push(err286);
 }
 errors++;
 }
-for(const key19 in data120){
-if(!(func1.call(schema156.properties, key19))){
-const err287 = {instancePath:instancePath+"/outputs",schemaPath:"#/$defs/OutputsLaunch/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key19},message:"must NOT have additional properties"};
+if(data122.durability === undefined){
+const err287 = {instancePath:instancePath+"/outputs",schemaPath:"#/$defs/OutputsLaunch/required",keyword:"required",params:{missingProperty: "durability"},message:"must have required property '"+"durability"+"'"};
 if(vErrors === null){
 vErrors = [err287];
 }
@@ -19804,10 +19975,8 @@ vErrors.push(err287);
 }
 errors++;
 }
-}
-if(data120.path !== undefined){
-if(typeof data120.path !== "string"){
-const err288 = {instancePath:instancePath+"/outputs/path",schemaPath:"#/$defs/OutputsLaunch/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data122.to === undefined){
+const err288 = {instancePath:instancePath+"/outputs",schemaPath:"#/$defs/OutputsLaunch/required",keyword:"required",params:{missingProperty: "to"},message:"must have required property '"+"to"+"'"};
 if(vErrors === null){
 vErrors = [err288];
 }
@@ -19816,10 +19985,8 @@ vErrors.push(err288);
 }
 errors++;
 }
-}
-if(data120.quarantine !== undefined){
-if(typeof data120.quarantine !== "string"){
-const err289 = {instancePath:instancePath+"/outputs/quarantine",schemaPath:"#/$defs/OutputsLaunch/properties/quarantine/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data122.sizeBytes === undefined){
+const err289 = {instancePath:instancePath+"/outputs",schemaPath:"#/$defs/OutputsLaunch/required",keyword:"required",params:{missingProperty: "sizeBytes"},message:"must have required property '"+"sizeBytes"+"'"};
 if(vErrors === null){
 vErrors = [err289];
 }
@@ -19828,10 +19995,8 @@ vErrors.push(err289);
 }
 errors++;
 }
-}
-if(data120.tmpfs !== undefined){
-if(typeof data120.tmpfs !== "boolean"){
-const err290 = {instancePath:instancePath+"/outputs/tmpfs",schemaPath:"#/$defs/OutputsLaunch/properties/tmpfs/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(data122.files === undefined){
+const err290 = {instancePath:instancePath+"/outputs",schemaPath:"#/$defs/OutputsLaunch/required",keyword:"required",params:{missingProperty: "files"},message:"must have required property '"+"files"+"'"};
 if(vErrors === null){
 vErrors = [err290];
 }
@@ -19840,11 +20005,9 @@ vErrors.push(err290);
 }
 errors++;
 }
-}
-if(data120.commit !== undefined){
-let data124 = data120.commit;
-if(typeof data124 !== "string"){
-const err291 = {instancePath:instancePath+"/outputs/commit",schemaPath:"#/$defs/OutputsLaunch/properties/commit/type",keyword:"type",params:{type: "string"},message:"must be string"};
+for(const key19 in data122){
+if(!(func1.call(schema156.properties, key19))){
+const err291 = {instancePath:instancePath+"/outputs",schemaPath:"#/$defs/OutputsLaunch/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key19},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err291];
 }
@@ -19853,8 +20016,10 @@ vErrors.push(err291);
 }
 errors++;
 }
-if(!((data124 === "manual") || (data124 === "on-success"))){
-const err292 = {instancePath:instancePath+"/outputs/commit",schemaPath:"#/$defs/OutputsLaunch/properties/commit/enum",keyword:"enum",params:{allowedValues: schema156.properties.commit.enum},message:"must be equal to one of the allowed values"};
+}
+if(data122.path !== undefined){
+if(typeof data122.path !== "string"){
+const err292 = {instancePath:instancePath+"/outputs/path",schemaPath:"#/$defs/OutputsLaunch/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err292];
 }
@@ -19864,10 +20029,9 @@ vErrors.push(err292);
 errors++;
 }
 }
-if(data120.durability !== undefined){
-let data125 = data120.durability;
-if(typeof data125 !== "string"){
-const err293 = {instancePath:instancePath+"/outputs/durability",schemaPath:"#/$defs/OutputsLaunch/properties/durability/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data122.quarantine !== undefined){
+if(typeof data122.quarantine !== "string"){
+const err293 = {instancePath:instancePath+"/outputs/quarantine",schemaPath:"#/$defs/OutputsLaunch/properties/quarantine/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err293];
 }
@@ -19876,8 +20040,10 @@ vErrors.push(err293);
 }
 errors++;
 }
-if(!((data125 === "atomic") || (data125 === "durable"))){
-const err294 = {instancePath:instancePath+"/outputs/durability",schemaPath:"#/$defs/OutputsLaunch/properties/durability/enum",keyword:"enum",params:{allowedValues: schema156.properties.durability.enum},message:"must be equal to one of the allowed values"};
+}
+if(data122.tmpfs !== undefined){
+if(typeof data122.tmpfs !== "boolean"){
+const err294 = {instancePath:instancePath+"/outputs/tmpfs",schemaPath:"#/$defs/OutputsLaunch/properties/tmpfs/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err294];
 }
@@ -19887,10 +20053,10 @@ vErrors.push(err294);
 errors++;
 }
 }
-if(data120.to !== undefined){
-let data126 = data120.to;
-if((typeof data126 !== "string") && (data126 !== null)){
-const err295 = {instancePath:instancePath+"/outputs/to",schemaPath:"#/$defs/OutputsLaunch/properties/to/type",keyword:"type",params:{type: schema156.properties.to.type},message:"must be string,null"};
+if(data122.commit !== undefined){
+let data126 = data122.commit;
+if(typeof data126 !== "string"){
+const err295 = {instancePath:instancePath+"/outputs/commit",schemaPath:"#/$defs/OutputsLaunch/properties/commit/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err295];
 }
@@ -19899,11 +20065,8 @@ vErrors.push(err295);
 }
 errors++;
 }
-}
-if(data120.toFrom !== undefined){
-let data127 = data120.toFrom;
-if((typeof data127 !== "string") && (data127 !== null)){
-const err296 = {instancePath:instancePath+"/outputs/toFrom",schemaPath:"#/$defs/OutputsLaunch/properties/toFrom/type",keyword:"type",params:{type: schema156.properties.toFrom.type},message:"must be string,null"};
+if(!((data126 === "manual") || (data126 === "on-success"))){
+const err296 = {instancePath:instancePath+"/outputs/commit",schemaPath:"#/$defs/OutputsLaunch/properties/commit/enum",keyword:"enum",params:{allowedValues: schema156.properties.commit.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err296];
 }
@@ -19912,8 +20075,11 @@ vErrors.push(err296);
 }
 errors++;
 }
-if(!(((data127 === "bundle") || (data127 === "caller")) || (data127 === null))){
-const err297 = {instancePath:instancePath+"/outputs/toFrom",schemaPath:"#/$defs/OutputsLaunch/properties/toFrom/enum",keyword:"enum",params:{allowedValues: schema156.properties.toFrom.enum},message:"must be equal to one of the allowed values"};
+}
+if(data122.durability !== undefined){
+let data127 = data122.durability;
+if(typeof data127 !== "string"){
+const err297 = {instancePath:instancePath+"/outputs/durability",schemaPath:"#/$defs/OutputsLaunch/properties/durability/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err297];
 }
@@ -19922,11 +20088,8 @@ vErrors.push(err297);
 }
 errors++;
 }
-}
-if(data120.sizeBytes !== undefined){
-let data128 = data120.sizeBytes;
-if((!(((typeof data128 == "number") && (!(data128 % 1) && !isNaN(data128))) && (isFinite(data128)))) && (data128 !== null)){
-const err298 = {instancePath:instancePath+"/outputs/sizeBytes",schemaPath:"#/$defs/OutputsLaunch/properties/sizeBytes/type",keyword:"type",params:{type: schema156.properties.sizeBytes.type},message:"must be integer,null"};
+if(!((data127 === "atomic") || (data127 === "durable"))){
+const err298 = {instancePath:instancePath+"/outputs/durability",schemaPath:"#/$defs/OutputsLaunch/properties/durability/enum",keyword:"enum",params:{allowedValues: schema156.properties.durability.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err298];
 }
@@ -19936,10 +20099,10 @@ vErrors.push(err298);
 errors++;
 }
 }
-if(data120.files !== undefined){
-let data129 = data120.files;
-if((!(((typeof data129 == "number") && (!(data129 % 1) && !isNaN(data129))) && (isFinite(data129)))) && (data129 !== null)){
-const err299 = {instancePath:instancePath+"/outputs/files",schemaPath:"#/$defs/OutputsLaunch/properties/files/type",keyword:"type",params:{type: schema156.properties.files.type},message:"must be integer,null"};
+if(data122.to !== undefined){
+let data128 = data122.to;
+if((typeof data128 !== "string") && (data128 !== null)){
+const err299 = {instancePath:instancePath+"/outputs/to",schemaPath:"#/$defs/OutputsLaunch/properties/to/type",keyword:"type",params:{type: schema156.properties.to.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err299];
 }
@@ -19949,9 +20112,10 @@ vErrors.push(err299);
 errors++;
 }
 }
-}
-else {
-const err300 = {instancePath:instancePath+"/outputs",schemaPath:"#/$defs/OutputsLaunch/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data122.toFrom !== undefined){
+let data129 = data122.toFrom;
+if((typeof data129 !== "string") && (data129 !== null)){
+const err300 = {instancePath:instancePath+"/outputs/toFrom",schemaPath:"#/$defs/OutputsLaunch/properties/toFrom/type",keyword:"type",params:{type: schema156.properties.toFrom.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err300];
 }
@@ -19960,10 +20124,8 @@ vErrors.push(err300);
 }
 errors++;
 }
-var _valid6 = _errs294 === errors;
-valid64 = valid64 || _valid6;
-if(!valid64){
-const err301 = {instancePath:instancePath+"/outputs",schemaPath:"#/properties/outputs/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+if(!(((data129 === "bundle") || (data129 === "caller")) || (data129 === null))){
+const err301 = {instancePath:instancePath+"/outputs/toFrom",schemaPath:"#/$defs/OutputsLaunch/properties/toFrom/enum",keyword:"enum",params:{allowedValues: schema156.properties.toFrom.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err301];
 }
@@ -19972,11 +20134,61 @@ vErrors.push(err301);
 }
 errors++;
 }
+}
+if(data122.sizeBytes !== undefined){
+let data130 = data122.sizeBytes;
+if((!(((typeof data130 == "number") && (!(data130 % 1) && !isNaN(data130))) && (isFinite(data130)))) && (data130 !== null)){
+const err302 = {instancePath:instancePath+"/outputs/sizeBytes",schemaPath:"#/$defs/OutputsLaunch/properties/sizeBytes/type",keyword:"type",params:{type: schema156.properties.sizeBytes.type},message:"must be integer,null"};
+if(vErrors === null){
+vErrors = [err302];
+}
 else {
-errors = _errs291;
+vErrors.push(err302);
+}
+errors++;
+}
+}
+if(data122.files !== undefined){
+let data131 = data122.files;
+if((!(((typeof data131 == "number") && (!(data131 % 1) && !isNaN(data131))) && (isFinite(data131)))) && (data131 !== null)){
+const err303 = {instancePath:instancePath+"/outputs/files",schemaPath:"#/$defs/OutputsLaunch/properties/files/type",keyword:"type",params:{type: schema156.properties.files.type},message:"must be integer,null"};
+if(vErrors === null){
+vErrors = [err303];
+}
+else {
+vErrors.push(err303);
+}
+errors++;
+}
+}
+}
+else {
+const err304 = {instancePath:instancePath+"/outputs",schemaPath:"#/$defs/OutputsLaunch/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err304];
+}
+else {
+vErrors.push(err304);
+}
+errors++;
+}
+var _valid6 = _errs298 === errors;
+valid64 = valid64 || _valid6;
+if(!valid64){
+const err305 = {instancePath:instancePath+"/outputs",schemaPath:"#/properties/outputs/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+if(vErrors === null){
+vErrors = [err305];
+}
+else {
+vErrors.push(err305);
+}
+errors++;
+}
+else {
+errors = _errs295;
 if(vErrors !== null){
-if(_errs291){
-vErrors.length = _errs291;
+if(_errs295){
+vErrors.length = _errs295;
 }
 else {
 vErrors = null;
@@ -19986,12 +20198,12 @@ vErrors = null;
 }
 }
 else {
-const err302 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err306 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
-vErrors = [err302];
+vErrors = [err306];
 }
 else {
-vErrors.push(err302);
+vErrors.push(err306);
 }
 errors++;
 }

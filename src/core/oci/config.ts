@@ -66,8 +66,14 @@ export interface OciExtras {
   netnsPath: string | null;
   oomScoreAdj: number | null;
   umask: number | null;
-  /** process.user's uid and gid when either is not 0: the one id mapped inside instead of 0. */
+  /** process.user's uid and gid when either is not 0: the one id mapped inside instead of 0
+   * (or, with a block of ids, the ids the process becomes). */
   user?: { uid: number; gid: number };
+  /** linux.uidMappings and gidMappings when they ask for a block of ids bvisor can give (one line
+   * each, container ids 0..count-1, count ≥ 2, the same count): where those ids are on disk (the
+   * config's host ids: the engine's storage is owned by them). The planner maps the block to ids
+   * of bvisor's range where it has one; else the container gets its one id (narrower). */
+  idMaps?: { uid: number; gid: number; count: number };
   annotations: Record<string, string>;
   hooks: Partial<Record<HookName, OciHook[]>>;
   /** A narrowing boundary's filesystem grants (container paths; core/oci/narrow.ts), or none. */
@@ -75,6 +81,32 @@ export interface OciExtras {
   /** What was accepted, each with its mechanism, and what was refused, each with its path. */
   verdicts: ClauseVerdict[];
   refusals: Refusal[];
+}
+
+/**
+ * The block of ids a config's maps ask for, where bvisor can give it: one line each for uids and
+ * gids, from container id 0, the same size, at least 2. Other shapes (several lines, as rootless
+ * podman sends) keep the container's one id. A line that is not one (a size of 0, an id past
+ * 2^32-2) is refused as invalid.
+ */
+function idBlockOf(uidMaps: unknown[], gidMaps: unknown[], r: Reader): OciExtras['idMaps'] {
+  const line = (m: unknown[], at: string): { c: number; h: number; n: number } | null => {
+    if (m.length !== 1) return null;
+    const o = r.obj(m[0], `${at}[0]`);
+    if (!o) return null;
+    r.keys(o, `${at}[0]`, ['containerID', 'hostID', 'size']);
+    const c = r.int(o.containerID, `${at}[0].containerID`, 0, 0xfffffffe);
+    const h = r.int(o.hostID, `${at}[0].hostID`, 0, 0xfffffffe);
+    const n = r.int(o.size, `${at}[0].size`, 1, 0xffffffff);
+    if (c === null || h === null || n === null) return null;
+    // (uid_t)-1 is never an id: neither side may reach it.
+    if (c + n - 1 > 0xfffffffe || h + n - 1 > 0xfffffffe) return (r.refuse(`${at}[0]`, `ids ${c}+${n} or ${h}+${n} pass 4294967294, the last id`, 'shrink the size', 'BV_OCI_INVALID'), null);
+    return { c, h, n };
+  };
+  const u = line(uidMaps, 'linux.uidMappings');
+  const g = line(gidMaps, 'linux.gidMappings');
+  if (!u || !g || u.c !== 0 || g.c !== 0 || u.n !== g.n || u.n < 2) return undefined;
+  return { uid: u.h, gid: g.h, count: u.n };
 }
 
 export type HookName = 'prestart' | 'createRuntime' | 'createContainer' | 'startContainer' | 'poststart' | 'poststop';
@@ -453,11 +485,17 @@ export function translateOciConfig(config: unknown): OciTranslation {
   // A joined network namespace is not the host's, but bvisor makes none: to the planner it is
   // "host" (no CLONE_NEWNET, sockets allowed), and the plan carries the namespace to join.
   const network: NormalManifest['network'] = nsTypes.has('network') && netnsPath === null ? { value: { mode: 'loopback', connect: [], bind: [] }, guarantee: 'enforced', explicit: true } : { value: { mode: 'host', connect: [], bind: [] }, guarantee: 'enforced', explicit: true };
+  let idMaps: OciExtras['idMaps'] = undefined;
   if (nsTypes.has('user')) {
     // The config's own maps would place ids bvisor does not own; bvisor maps the container's one
     // id (0, or process.user) to its identity.
-    const maps = [...r.arr(l.uidMappings, 'linux.uidMappings'), ...r.arr(l.gidMappings, 'linux.gidMappings')];
-    if (maps.length) r.accept('linux.uidMappings', 'the config\'s id maps', `linux:userns(${inside ? `${inside.uid}:${inside.gid}` : '0'}→bvisor identity)`, `bvisor maps the container's one id (${inside ? 'process.user' : 'its root'}) to its own unprivileged host id instead of the config's ranges (narrower: one id)`);
+    const uidMaps = r.arr(l.uidMappings, 'linux.uidMappings');
+    const gidMaps = r.arr(l.gidMappings, 'linux.gidMappings');
+    idMaps = idBlockOf(uidMaps, gidMaps, r);
+    // Where bvisor has a range of its own, the planner maps such a block to ids of it instead
+    // (core/planner.ts, blockChoices) and says so in these clauses' verdicts.
+    const block = idMaps ? `; a block of ${idMaps.count} ids (as the config asks) needs bvisor as root with a range of its own (bvisor:START:COUNT in /etc/subuid and /etc/subgid)` : '';
+    if (uidMaps.length + gidMaps.length) r.accept('linux.uidMappings', 'the config\'s id maps', `linux:userns(${inside ? `${inside.uid}:${inside.gid}` : '0'}→bvisor identity)`, `bvisor maps the container's one id (${inside ? 'process.user' : 'its root'}) to its own unprivileged host id instead of the config's ranges (narrower: one id)${block}`);
   } else if (l.uidMappings !== undefined || l.gidMappings !== undefined) r.refuse('linux.uidMappings', 'id mappings without a user namespace', 'add a user namespace or drop the mappings', 'BV_OCI_INVALID');
   if (l.timeOffsets !== undefined) r.refuse('linux.timeOffsets', 'time namespaces are not made by bvisor', 'remove timeOffsets');
 
@@ -649,7 +687,7 @@ export function translateOciConfig(config: unknown): OciTranslation {
     capabilities,
     defaultGuarantee: 'enforced',
     explicitDefaultGuarantee: false,
-    oci: { netnsPath, ociVersion, hostname, argv0, searchPath, terminal, consoleSize, fsMounts, maskedPaths, readonlyPaths, rlimits, seccomp, cgroupsPath, oomScoreAdj, umask, ...(inside ? { user: inside } : {}), annotations, hooks, verdicts: r.verdicts, refusals: r.refusals },
+    oci: { netnsPath, ociVersion, hostname, argv0, searchPath, terminal, consoleSize, fsMounts, maskedPaths, readonlyPaths, rlimits, seccomp, cgroupsPath, oomScoreAdj, umask, ...(inside ? { user: inside } : {}), ...(idMaps ? { idMaps } : {}), annotations, hooks, verdicts: r.verdicts, refusals: r.refusals },
   };
   // crun's wasm handlers (an annotation, args[0] a module): a wasm workload (core/oci/wasm.ts).
   const handler = wasmHandlerOf(config);

@@ -123,8 +123,8 @@ describe('launch body layout', () => {
   it('an idmapped mount\'s map: the owner alone, or (process.user) one-to-one over every id with the rest as on disk', () => {
     expect(idmapLines(1000, 65534, false)).toBe('1000 65534 1\n');
     // user_namespaces(7): lines "ID-inside-ns ID-outside-ns length"; ids are 0..4294967294.
-    const check = (onDisk: number, shown: number): void => {
-      const lines = idmapLines(onDisk, shown, true).trim().split('\n').map((l) => l.split(' ').map(Number) as [number, number, number]);
+    const check = (onDisk: number, shown: number, count = 1, block = count): void => {
+      const lines = idmapLines(onDisk, shown, true, count, block).trim().split('\n').map((l) => l.split(' ').map(Number) as [number, number, number]);
       expect(lines.length).toBeLessThanOrEqual(340); // the kernel's limit on map lines
       const show = (id: number): number | null => {
         const hit = lines.find(([i, , n]) => id >= i && id < i + n);
@@ -136,16 +136,26 @@ describe('launch body layout', () => {
         for (let i = 1; i < spans.length; i++) expect(spans[i]![0]).toBeGreaterThanOrEqual(spans[i - 1]![1]!);
         for (const [, end] of spans) expect(end).toBeLessThanOrEqual(0xffffffff);
       }
-      expect(show(onDisk)).toBe(shown);
-      for (const id of [0, 1, 999, 1001, 65533, 65535, 4294967294]) if (id !== onDisk && id !== shown) expect(show(id), String(id)).toBe(id);
-      // `shown` on disk is left unmapped (only onDisk shows as it), unless it is onDisk itself.
-      if (shown !== onDisk) expect(show(shown)).toBeNull();
+      // The ids on disk show as the block, one for one.
+      for (const k of [0, 1, count - 1].filter((k) => k < count)) expect(show(onDisk + k)).toBe(shown + k);
+      const inBlock = (id: number): boolean => (id >= onDisk && id < onDisk + count) || (id >= shown && id < shown + Math.max(count, block));
+      for (const id of [0, 1, 999, 1001, 65533, 65535, 4294967294, onDisk - 1, onDisk + count, shown - 1, shown + block]) if (id >= 0 && id <= 4294967294 && !inBlock(id)) expect(show(id), String(id)).toBe(id);
+      // The workload's ids on disk are left unmapped (only the ids on disk the map moves show as
+      // them), unless they are those very ids.
+      for (const k of [0, block - 1]) if (!(shown + k >= onDisk && shown + k < onDisk + count)) expect(show(shown + k), String(shown + k)).toBeNull();
     };
     check(1000, 65534);
     check(65534, 1000);
     check(0, 100_001);
     check(4294967294, 7);
     check(5, 5);
+    // An OCI config's block: 200 ids from 300000 on disk show as 200 from 100001, apart, within
+    // one another, and a one-id map in a launch whose block is larger.
+    check(300_000, 100_001, 200);
+    check(100_050, 100_001, 200);
+    check(100_001, 100_050, 200);
+    check(1000, 100_001, 1, 200);
+    expect(idmapLines(300_000, 100_001, false, 200)).toBe('300000 100001 200\n');
     expect(idmapLines(1000, 65534, true)).toBe('1000 65534 1\n0 0 1000\n1001 1001 64533\n65535 65535 4294901760\n');
   });
 
