@@ -13,7 +13,7 @@
 // engine that is missing, or not running as root, fails these tests instead of skipping them
 // (test/helpers/require.ts).
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -322,6 +322,34 @@ describe.skipIf(skipPodman)(`podman → ${basename(RUNTIME)}`, () => {
     } finally {
       await podman('rm', '-f', '-t', '0', '--ignore', 'p-user');
     }
+  }, 180_000);
+
+  // podman --userns=auto and --uidmap send linux.uidMappings of one line from 0; podman's vfs
+  // driver copies the image chowned to the map's host ids. bvisor, given a range (bound over
+  // /etc/subuid and /etc/subgid in a private mount namespace, with /run its own there for the
+  // claims), maps that block to ids of its range, so an image's entrypoint switches users (su,
+  // gosu) as under runc; without a range, su fails (EINVAL: one id mapped).
+  it('run --uidmap 0:300000:1000 (a user namespace of 1000 ids), bvisor with a range: the container switches users, and its files are those ids', async () => {
+    ready(podmanMissing);
+    if (!existsSync('/etc/subuid') || !existsSync('/etc/subgid')) return skipOrFail('subid-files', '/etc/subuid or /etc/subgid is missing (the test binds its own range over them)');
+    const range = join(engineDir, 'bvisor-range');
+    writeFileSync(range, 'bvisor:100000:70000\n');
+    const script = 'echo www:x:101:101::/tmp:/bin/sh >> /etc/passwd; echo www:x:101: >> /etc/group; echo "map=$(cat /proc/self/uid_map)"; su -s /bin/sh www -c \'echo "as=$(id -u):$(id -g)"; touch /tmp/made\'; echo "owner=$(stat -c %u:%g /tmp/made)"; echo "init=$(grep ^Uid: /proc/1/status)"';
+    const inRange = `mount --bind ${range} /etc/subuid && mount --bind ${range} /etc/subgid && mount -t tmpfs -o mode=0755 bvisor-test-run /run || exit 99; exec bash ${join(HERE, 'podman.sh')} ${RUNTIME} run --rm --uidmap 0:300000:1000 --gidmap 0:300000:1000 ${IMAGE} sh -c '${script.replace(/'/g, "'\\''")}'`;
+    const r = await run('unshare', ['-m', '--propagation', 'private', 'bash', '-c', inRange]);
+    expectExit(r, 0);
+    const said = (k: string): string | undefined => r.stdout.split('\n').find((l) => l.startsWith(`${k}=`))?.slice(k.length + 1);
+    // user_namespaces(7): "inside outside count".
+    const [inside, outside, count] = said('map')!.trim().split(/\s+/).map(Number);
+    expect([inside, count]).toEqual([0, 1000]);
+    // bvisor maps the block to ids of its own range, not the config's 300000 (runc and crun would).
+    if (basename(RUNTIME).includes('run.js') || basename(RUNTIME) === 'bvisor') {
+      expect(outside).toBeGreaterThan(100_000);
+      expect(outside! + 1000).toBeLessThanOrEqual(170_000);
+    }
+    expect(said('as')).toBe('101:101');
+    expect(said('owner')).toBe('101:101');
+    expect(said('init')).toBe('Uid:\t0\t0\t0\t0');
   }, 180_000);
 
   it('a runtime error reaches the user (--log JSON) with the exit code of a missing command', async () => {
