@@ -169,7 +169,8 @@ int bv_body_layout(int32_t *out, int n) {
       offsetof(struct bv_body_header, net_fd), offsetof(struct bv_body_header, cgjoin_off),
       offsetof(struct bv_body_header, ncgjoin), offsetof(struct bv_body_header, ll_marker_fd),
       offsetof(struct bv_body_header, inside_uid), offsetof(struct bv_body_header, inside_gid),
-      offsetof(struct bv_body_header, ids_pad),
+      offsetof(struct bv_body_header, ngroups), offsetof(struct bv_body_header, groups_off),
+      offsetof(struct bv_body_header, groups_pad),
       (int32_t)sizeof(struct bv_fd), (int32_t)sizeof(struct bv_rlimit), (int32_t)sizeof(struct bv_mount),
       (int32_t)sizeof(struct bv_record), (int32_t)sizeof(struct sock_filter),
   };
@@ -1132,13 +1133,17 @@ __attribute__((noreturn)) static void child_main(const struct prepared *p) {
   BV_PROF(5);
   if (h->join_fd >= 0) child_join(p, fail_fd);
   if (h->flags & BV_F_DROP_GROUPS) {
-    if (syscall(SYS_setgroups, 0, NULL) < 0) child_fail(fail_fd, BV_STAGE_IDS, errno, 0);
+    /* None, or the config's supplementary groups (ids of its block, mapped by the parent). */
+    const uint32_t *groups = h->ngroups ? (const uint32_t *)(p->body + h->groups_off) : NULL;
+    if (syscall(SYS_setgroups, (long)h->ngroups, groups) < 0) child_fail(fail_fd, BV_STAGE_IDS, errno, 0);
   }
   if (h->flags & BV_F_SETIDS) {
     /* gid first: after the uid changes we may no longer change it. */
-    /* With an id other than 0 mapped, 0 is not mapped: the kernel's root_uid of this namespace is
-     * invalid, so setresuid clears no capability here (cap_emulate_setxuid); the setup below keeps
-     * its capabilities until step 10, and exec as a uid other than 0 then clears the rest. */
+    /* setresuid clears no capability here (cap_emulate_setxuid): it clears them only when one of
+     * the old ids is the namespace's root, and ours are still host root's, unmapped here (0 is
+     * not mapped at all with one id other than 0; with an OCI config's block it is, as another
+     * host id). The setup below keeps its capabilities until step 10, and exec as a uid other
+     * than 0 then clears the rest. */
     if (syscall(SYS_setresgid, h->inside_gid, h->inside_gid, h->inside_gid) < 0) child_fail(fail_fd, BV_STAGE_IDS, errno, 1);
     if (syscall(SYS_setresuid, h->inside_uid, h->inside_uid, h->inside_uid) < 0) child_fail(fail_fd, BV_STAGE_IDS, errno, 2);
     /* An exec's second child, in the container's sight: an id change makes a process dumpable
@@ -1321,7 +1326,12 @@ static int spawn(const uint8_t *body, uint32_t len, int32_t *out, int share) {
   if (h->join_fd >= 0 && (h->join_ns == 0 || h->clone_flags != 0)) return -EBADMSG;
   if (h->ll_marker_fd < -1 || (h->ll_marker_fd >= 0 && !(h->flags & BV_F_LANDLOCK_LOG))) return -EBADMSG;
   /* (uid_t)-1 is setresuid's "unchanged": never an id to become. Ids without SETIDS mean nothing. */
-  if (h->inside_uid == 0xffffffffu || h->inside_gid == 0xffffffffu || h->ids_pad != 0) return -EBADMSG;
+  if (h->inside_uid == 0xffffffffu || h->inside_gid == 0xffffffffu || h->groups_pad != 0) return -EBADMSG;
+  /* Supplementary groups only where they replace root's (DROP_GROUPS), bounded, 4-aligned, and
+   * never (gid_t)-1. */
+  if (h->ngroups > BV_MAX_GROUPS || (h->ngroups && (!(h->flags & BV_F_DROP_GROUPS) || (h->groups_off & 3u) || !section_ok(h, h->groups_off, h->ngroups, sizeof(uint32_t))))) return -EBADMSG;
+  for (uint32_t i = 0; i < h->ngroups; i++)
+    if (((const uint32_t *)(body + h->groups_off))[i] == 0xffffffffu) return -EBADMSG;
   if (!(h->flags & BV_F_SETIDS) && (h->inside_uid || h->inside_gid)) return -EBADMSG;
   if (h->net_fd < -1 || (h->net_fd >= 0 && ((h->clone_flags & CLONE_NEWNET) || h->join_fd >= 0))) return -EBADMSG;
   if (!section_ok(h, h->slots_off, h->nslots, sizeof(int32_t))) return -EBADMSG;

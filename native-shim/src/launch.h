@@ -118,7 +118,7 @@
 #include <stdint.h>
 
 #define BV_BODY_MAGIC 0x44425642u /* "BVBD" */
-#define BV_BODY_VERSION 6u
+#define BV_BODY_VERSION 7u
 
 /* flags */
 #define BV_F_NO_NEW_PRIVS   (1u << 0)
@@ -136,9 +136,10 @@
                                        * namespace (setresgid/setresuid inside_gid/inside_uid: 0
                                        * unless an OCI process.user says otherwise), i.e. the
                                        * mapped host ids */
-#define BV_F_DROP_GROUPS    (1u << 10)/* after release: setgroups(0): the supplementary groups
-                                       * inherited from bvisor (root's) must not follow the
-                                       * workload (rootful; the parent left setgroups allowed) */
+#define BV_F_DROP_GROUPS    (1u << 10)/* after release: setgroups(ngroups, groups), by default none:
+                                       * the supplementary groups inherited from bvisor (root's)
+                                       * must not follow the workload (rootful; the parent left
+                                       * setgroups allowed) */
 #define BV_F_EXE_INHERIT    (1u << 11)/* the program is a #! script: its fd survives exec, since the
                                        * kernel hands it to the interpreter as /dev/fd/N */
 #define BV_F_SECCOMP_NOTIFY (1u << 13)/* denials observed: the filter's deny rows answer USER_NOTIF; install
@@ -210,8 +211,13 @@ struct bv_body_header {
                           * has: the denial is logged (the launcher's own, before exec) and names
                           * the run's domain exactly (audit.h). Closed before exec. */
   uint32_t inside_uid;    /* BV_F_SETIDS: the ids the child becomes in its user namespace: the one */
-  uint32_t inside_gid;    /* id the parent mapped (0 unless an OCI process.user says otherwise) */
-  uint32_t ids_pad;
+  uint32_t inside_gid;    /* id the parent mapped (0 unless an OCI process.user says otherwise),
+                           * or one of an OCI config's block of ids */
+  uint32_t ngroups;       /* BV_F_DROP_GROUPS: the supplementary groups to set instead of none (an
+                           * OCI process.user's additionalGids, ids of the block); at most
+                           * BV_MAX_GROUPS */
+  uint32_t groups_off;    /* uint32_t groups[ngroups] (gid_t), 4-aligned; 0 = none */
+  uint32_t groups_pad;
 };
 
 struct bv_fd {
@@ -251,6 +257,7 @@ struct bv_mount {
 #define BV_MAX_MOUNTS 65536u
 #define BV_MAX_SLOTS 4096u
 #define BV_MAX_CGJOIN 16u
+#define BV_MAX_GROUPS 64u
 
 #define BV_KIND_DIR 1u
 #define BV_KIND_FILE 2u

@@ -14,6 +14,7 @@ import { loadBundle, type LoadedBundle } from '../host/bundle.js';
 import { prepareStateRoot } from '../host/state-root.js';
 import { probeHost, errnoName } from '../host/facts.js';
 import { perRunHost, procHolder } from '../host/id-claims.js';
+import { idBlock } from '../core/features.js';
 import { procRef } from '../host/proc.js';
 import { writeFileAtomic, reserveSpace, type Durability } from '../host/atomic.js';
 import { reserveStartRecord, readHead, type JournalKey } from '../host/journal-store.js';
@@ -176,7 +177,8 @@ async function createLoaded(o: CreateOptions, loaded: LoadedBundle, dir: string,
   let quarantine: Quarantine | null = null;
   // This container's own host ids (where bvisor has a range): held by this process until the
   // container's state exists, then by the container until delete removes it.
-  const { host, claim } = perRunHost(o.host ?? probeHost(), undefined, loaded.manifest.oci?.idMaps?.count ?? 1);
+  const probedHost = o.host ?? probeHost();
+  const { host, claim } = perRunHost(probedHost, undefined, idBlock({ host: probedHost, manifest: loaded.manifest, paths: loaded.paths })?.count ?? 1);
   try {
     // The journal's head before this run's id exists anywhere (its quarantine below is the first
     // place): every entry of the run (a recovery of gc's included) comes later, so list reads

@@ -170,8 +170,10 @@ export async function execContainer(o: ExecOptions): Promise<ExecStarted> {
   }
 }
 
-/** The container's OCI launch inputs with the ids an exec becomes (0:0: no user). */
-function withUser(oci: NonNullable<LaunchInputs['oci']>, user: { uid: number; gid: number }): NonNullable<LaunchInputs['oci']> {
-  const { user: _init, ...rest } = oci;
-  return user.uid === 0 && user.gid === 0 ? rest : { ...rest, user };
+/** The container's OCI launch inputs with the ids an exec becomes (0:0: no user) and its
+ * supplementary groups (none: no groups). */
+function withUser(oci: NonNullable<LaunchInputs['oci']>, user: { uid: number; gid: number; groups: number[] }): NonNullable<LaunchInputs['oci']> {
+  const { user: _init, groups: _initGroups, ...rest } = oci;
+  const ids = { uid: user.uid, gid: user.gid };
+  return { ...rest, ...(user.uid === 0 && user.gid === 0 ? {} : { user: ids }), ...(user.groups.length ? { groups: user.groups } : {}) };
 }

@@ -29,7 +29,7 @@ import { runWasm } from './wasm.js';
 import { wasmReportBody, wasmExitStatus, wasiSourceOf } from './wasm-report.js';
 import { defaultCacheDir } from '../host/wasm-cache.js';
 import { packageRoot } from '../backends/linux/ffi/shim.js';
-import type { Reserved } from '../core/features.js';
+import { idBlock, type Reserved } from '../core/features.js';
 import { runNameOf, signalsSentTo } from './lifecycle.js';
 import { registerRun, type RunRegistration } from './create.js';
 import { checkedPidFile, removePidFile, writePidFile } from './pid-file.js';
@@ -223,7 +223,7 @@ export async function runLoaded(b: LoadedBundle, opts: RunOptions): Promise<RunO
   if (opts.plan && perRunIds(probed)) throw new BvisorError('BV_INTERNAL', 'a plan made before its run was given ids of its own');
   // This run's own host ids (where bvisor has a range), held until its workload is gone: this
   // process holds the claim while it runs, waits for and tears down the workload.
-  const { host, claim } = opts.plan ? { host: probed, claim: null } : perRunHost(probed, undefined, b.manifest.oci?.idMaps?.count ?? 1);
+  const { host, claim } = opts.plan ? { host: probed, claim: null } : perRunHost(probed, undefined, idBlock({ host: probed, manifest: b.manifest, paths: b.paths })?.count ?? 1);
   try {
     return await runAs(b, opts, host, claim);
   } finally {

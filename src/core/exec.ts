@@ -9,7 +9,8 @@
 //   rlimits       the plan's; a requested limit on the same resource applies only where it is
 //                 lower; a resource the plan leaves alone takes the request's value
 //   identity      the container's one mapped id (0:0, or its config's process.user; an
-//                 unprivileged id on the host); anything else is refused, as no other exists
+//                 unprivileged id on the host); anything else is refused, as no other exists;
+//                 with a block of ids (its config's maps), any of them, and groups of them
 //   the rest      (namespaces, cgroup, landlock, seccomp) is the container's, from its plan
 // Refusals are collected and thrown together (BV_USAGE, each naming its JSON path or flag).
 import type { LaunchInputs, RlimitSetting } from '../contract/generated/types.js';
@@ -28,9 +29,10 @@ export interface ExecSpec {
   /** Capability numbers the process keeps (a subset of the init's). */
   capabilities: number[];
   rlimits: RlimitSetting[];
-  /** The ids the process becomes: one of the container's block of ids (an OCI config's maps),
-   * or null for the container's own (its one mapped id: no other exists). */
-  user: { uid: number; gid: number } | null;
+  /** The ids the process becomes, and its supplementary groups: ids of the container's block (an
+   * OCI config's maps), or null for the container's own (its one mapped id, or its process.user
+   * and groups in a block). */
+  user: { uid: number; gid: number; groups: number[] } | null;
   /** process.user.umask, or null for the container's. */
   umask: number | null;
   /** process.oomScoreAdj, or null; never below the init's (the launcher raises it to that). */
@@ -87,22 +89,28 @@ function envEntries(list: readonly string[], at: string, p: Problems): Array<{ n
 }
 
 /** The user: the container's one mapped id (0:0, or its config's process.user), and no group but
- * its own: no other id exists inside. */
-function checkUser(uid: unknown, gid: unknown, extra: unknown, at: string, p: Problems, launch: Pick<LaunchInputs, 'oci'>): ExecSpec['user'] {
+ * its own: no other id exists inside (another one asked for is left out, said in `narrowed`). With
+ * a block of ids (the config's maps), any of them, and supplementary groups of them. */
+function checkUser(uid: unknown, gid: unknown, extra: unknown, at: string, p: Problems, launch: Pick<LaunchInputs, 'oci'>, narrowed: string[]): ExecSpec['user'] {
   const mine = insideIds(launch);
-  // A block of ids (the config's maps): any of them, as runc lets an exec be any mapped id; still
-  // no supplementary group (the child sets none).
+  if (extra !== undefined && (!Array.isArray(extra) || extra.length > 64 || extra.some((g) => !Number.isInteger(g) || g < 0 || g > 0xfffffffe))) {
+    p.refuse(`${at}.additionalGids`, 'must be an array of at most 64 gids', 'see the OCI runtime-spec (config.md, user)');
+    return null;
+  }
+  const gids = (extra ?? []) as number[];
+  // A block of ids: any of them, as runc lets an exec be any mapped id.
   const n = launch.oci?.ids?.count;
   if (n !== undefined) {
     const ok = (v: unknown): boolean => typeof v === 'number' && Number.isInteger(v) && v >= 0 && v < n;
     if (!ok(uid)) p.refuse(`${at}.uid`, `uid ${JSON.stringify(uid)} is not one of the container's ${n} ids (0–${n - 1})`, `run as an id of the container's maps, e.g. ${mine.uid}`);
     if (!ok(gid)) p.refuse(`${at}.gid`, `gid ${JSON.stringify(gid)} is not one of the container's ${n} ids (0–${n - 1})`, `run with a gid of the container's maps, e.g. ${mine.gid}`);
-    if (extra !== undefined && (!Array.isArray(extra) || extra.some((g) => g !== gid))) p.refuse(`${at}.additionalGids`, 'bvisor sets no supplementary group for an exec', 'drop the supplementary groups');
-    return ok(uid) && ok(gid) ? { uid: uid as number, gid: gid as number } : null;
+    gids.forEach((g, i) => ok(g) || p.refuse(`${at}.additionalGids[${i}]`, `group ${g} is not one of the container's ${n} ids (0–${n - 1})`, 'drop it'));
+    return ok(uid) && ok(gid) && gids.every(ok) ? { uid: uid as number, gid: gid as number, groups: [...new Set(gids)].sort((a, b) => a - b) } : null;
   }
   if (uid !== mine.uid) p.refuse(`${at}.uid`, `uid ${JSON.stringify(uid)} inside the container: bvisor maps exactly one id (the container's ${mine.uid === 0 ? 'root' : `user, ${mine.uid}`}) to an unprivileged host id`, `run as uid ${mine.uid}${mine.uid === 0 ? ' (it is not host root under bvisor)' : ''}`);
   if (gid !== mine.gid) p.refuse(`${at}.gid`, `gid ${JSON.stringify(gid)} inside the container: bvisor maps exactly one group (${mine.gid})`, `run with gid ${mine.gid}`);
-  if (extra !== undefined && (!Array.isArray(extra) || extra.some((g) => g !== mine.gid))) p.refuse(`${at}.additionalGids`, `only group ${mine.gid} exists inside the container`, 'drop the supplementary groups');
+  const others = gids.filter((g) => g !== mine.gid);
+  if (others.length) narrowed.push(`${at}.additionalGids: only group ${mine.gid} exists inside the container; ${others.join(', ')} not set`);
   return null;
 }
 
@@ -168,7 +176,7 @@ export function execFromProcess(doc: unknown, launch: LaunchInputs, file: string
   else {
     const u = o.user;
     for (const k of Object.keys(u)) if (!['uid', 'gid', 'umask', 'additionalGids', 'username'].includes(k)) p.refuse(`user.${k}`, 'is not a field bvisor knows', `remove user.${k}`);
-    user = checkUser(u.uid, u.gid, u.additionalGids, 'user', p, launch);
+    user = checkUser(u.uid, u.gid, u.additionalGids, 'user', p, launch, narrowed);
     if (u.username !== undefined) p.refuse('user.username', 'is a Windows field', 'use uid and gid');
     if (u.umask !== undefined) {
       if (!Number.isInteger(u.umask) || (u.umask as number) < 0 || (u.umask as number) > 0o777) p.refuse('user.umask', 'must be 0..0777', 'fix the value');
@@ -267,7 +275,7 @@ export function execFromFlags(f: ExecFlags, launch: LaunchInputs, env: ReadonlyA
   if (f.user !== null) {
     const m = /^(\d+)(?::(\d+))?$/.exec(f.user);
     if (!m) p.refuse('--user', `${JSON.stringify(f.user)} is not UID[:GID]`, `e.g. --user ${insideIds(launch).uid}:${insideIds(launch).gid}, the container's own id (names are not looked up)`);
-    else user = checkUser(Number(m[1]), m[2] === undefined ? insideIds(launch).gid : Number(m[2]), undefined, '--user', p, launch);
+    else user = checkUser(Number(m[1]), m[2] === undefined ? insideIds(launch).gid : Number(m[2]), undefined, '--user', p, launch, narrowed);
   }
   for (const c of f.caps ?? []) if (CAPABILITY_NUMBERS[c] === undefined) p.refuse('--cap', `unknown capability ${JSON.stringify(c)}`, 'see capabilities(7) for the names (CAP_…)');
   p.throwIfAny();

@@ -338,19 +338,38 @@ const within = (id: number, start: number, count: number): boolean => id >= star
 export type Idmap = { uid: number; gid: number; count?: number };
 
 /**
- * An OCI config's block of ids (oci.idMaps), where this host gives one: bvisor as root with a
- * range of its own, from which the launch claims the block (host/id-claims.ts). Elsewhere the
- * container maps its one id (narrower, said in the maps' verdict). Whether the block fits the
- * range, and stays off it on disk, is judged in the maps' verdict (core/planner.ts).
+ * An OCI config's block of ids (oci.idMaps), where this host gives one (host/id-claims.ts claims
+ * it for the launch), else null: the container then maps its one id, as before blocks (narrower,
+ * and the maps' verdict says why: noBlockWhy).
  */
-export function idBlock(ctx: Pick<FeatureCtx, 'host' | 'manifest'>): { uid: number; gid: number; count: number } | null {
+export function idBlock(ctx: Pick<FeatureCtx, 'host' | 'manifest'> & { paths?: Pick<PlanPaths, 'root'> }): { uid: number; gid: number; count: number } | null {
   const b = ctx.manifest.oci?.idMaps;
-  return b && perRunIds(ctx.host) && ctx.host.mapping.range ? b : null;
+  return b && noBlockWhy(ctx) === null ? b : null;
+}
+
+/** Why an OCI config's block of ids is not given here (null: it is, or none was asked). */
+export function noBlockWhy(ctx: Pick<FeatureCtx, 'host' | 'manifest'> & { paths?: Pick<PlanPaths, 'root'> }): string | null {
+  const b = ctx.manifest.oci?.idMaps;
+  if (!b) return null;
+  const range = ctx.host.mapping.range ?? null;
+  if (!perRunIds(ctx.host) || range === null) return `a block of ${b.count} ids (as the config asks) needs bvisor as root with a range of its own (bvisor:START:COUNT in /etc/subuid and /etc/subgid)`;
+  const ids = `(${range.uid}–${range.uid + range.count - 1})`;
+  // At most half of what the range gives out: one container never holds every id of the range
+  // (every other launch would be refused while it lives).
+  const most = Math.floor((range.count - 1) / 2);
+  if (b.count > most) return `the config asks for ${b.count} ids, and one container may hold at most half of the ${range.count - 1} ids bvisor's range ${ids} gives out (${most}): give bvisor a larger range, or ask for fewer ids (podman: --userns=auto:size=N)`;
+  // What the container makes lands on disk as the config's ids: never as ids of the range,
+  // which are other launches' host ids.
+  const meets = (a: number, r: number): boolean => a < r + range.count && r < a + b.count;
+  if (meets(b.uid, range.uid) || meets(b.gid, range.gid)) return `the config's host ids (${b.uid}–${b.uid + b.count - 1}, gids ${b.gid}–${b.gid + b.count - 1}) meet bvisor's range ${ids}, whose ids are the host ids of other launches: what the container made on disk would be stored as theirs; map the container to host ids outside it`;
+  const root = ctx.paths?.root;
+  if (ctx.manifest.root && root && root.kind === 'directory' && root.idmap !== true) return `the rootfs ${root.path} cannot be idmapped (an overlay snapshot cannot), and a block's files on disk are the config's ids seen through an idmapped rootfs: use a snapshotter or storage driver whose rootfs is a plain directory (containerd: --snapshotter native; podman: --storage-driver vfs)`;
+  return null;
 }
 
 /** Whether a launch's idmapped mounts show every id they do not map as on disk (lower.ts
  * idmapLines): with an OCI process.user or a block of ids. */
-export function othersAsOnDisk(ctx: Pick<FeatureCtx, 'host' | 'manifest'>): boolean {
+export function othersAsOnDisk(ctx: Pick<FeatureCtx, 'host' | 'manifest'> & { paths?: Pick<PlanPaths, 'root'> }): boolean {
   return ctx.manifest.oci?.user !== undefined || idBlock(ctx) !== null;
 }
 
@@ -404,9 +423,32 @@ function readIdmap(ctx: FeatureCtx, fact: PathFact): Idmap | null {
 export function grantIdmap(ctx: FeatureCtx, g: NormalGrant): Idmap | null {
   const fact = ctx.paths.grants[g.index];
   if (!fact || fact.kind === 'missing' || !canNamespace(ctx.host)) return null;
-  if (!g.access.includes('write')) return fact.kind === 'directory' || fact.kind === 'file' ? readIdmap(ctx, fact) : null;
-  const w = writeShape(ctx, g, fact);
-  return 'idmap' in w ? w.idmap : null;
+  let idmap: Idmap | null;
+  if (!g.access.includes('write')) idmap = fact.kind === 'directory' || fact.kind === 'file' ? readIdmap(ctx, fact) : null;
+  else {
+    const w = writeShape(ctx, g, fact);
+    idmap = 'idmap' in w ? w.idmap : null;
+  }
+  if (idmap || (fact.kind !== 'directory' && fact.kind !== 'file')) return idmap;
+  const fence = blockFence(ctx, fact);
+  return fence && 'idmap' in fence ? fence.idmap : null;
+}
+
+/**
+ * In a launch with a block of ids, a bind that is not the engine's storage (idmapped from the
+ * block) would show the block's host ids raw: every file an earlier launch left there under
+ * one of them (the range's ids are handed out again) would be the container's, with its
+ * capabilities, a config-chosen takeover of all of them at once (an attack in December: a
+ * 1777 grant shared with earlier runs, their 0600 files read and rewritten). So such a bind is
+ * idmapped too, showing the container's root as itself and every other id as on disk but the
+ * rest of the block, left unmapped: there the container has what a one-id launch has. Null
+ * without a block; a refusal where the filesystem has no idmapped mounts.
+ */
+function blockFence(ctx: FeatureCtx, fact: PathFact): { idmap: Idmap } | Candidate | null {
+  if (!idBlock(ctx)) return null;
+  const me = ctx.host.mapping;
+  if (fact.idmap === true) return { idmap: { uid: me.uid, gid: me.gid } };
+  return missing('linux:mount(bind,idmap)', 'enforced', 'BV_OCI_UNSUPPORTED', `${fact.path} cannot be idmapped, and in a container with a block of ids a bind outside the engine's storage is idmapped so that the block's ids are not the owners of what earlier launches left there`, 'bind a directory of a filesystem with idmapped mounts (ext4, xfs, btrfs; tmpfs on Linux ≥ 6.3), or drop the user namespace maps (the container then has one id)');
 }
 
 function linuxGrant(ctx: FeatureCtx, g: NormalGrant): Candidate[] {
@@ -464,7 +506,7 @@ function linuxGrant(ctx: FeatureCtx, g: NormalGrant): Candidate[] {
   else if (device) shape = 'dev(minimal)';
   else {
     // Whom the workload writes as is a question of identity, whatever else the host lacks.
-    let idmap: { uid: number; gid: number } | null = null;
+    let idmap: Idmap | null = null;
     if (writes) {
       const w = writeShape(ctx, g, fact);
       if (!('idmap' in w)) return [w];
@@ -475,6 +517,11 @@ function linuxGrant(ctx: FeatureCtx, g: NormalGrant): Candidate[] {
         setId = setIdNote(kept.files);
       }
     } else if (ns && (fact.kind === 'directory' || fact.kind === 'file')) idmap = readIdmap(ctx, fact);
+    if (!idmap && ns && (fact.kind === 'directory' || fact.kind === 'file')) {
+      const fence = blockFence(ctx, fact);
+      if (fence && !('idmap' in fence)) return [fence];
+      if (fence) idmap = fence.idmap;
+    }
     // rbind: the mounts beneath the source come too (every grant but an OCI `bind`).
     shape = `mount(${g.submounts === false ? 'bind' : 'rbind'},${writes ? 'rw' : 'ro'}${g.access.includes('exec') ? '' : ',noexec'}${idmap ? `,${idmapOption(idmap, ctx.host.mapping, othersAsOnDisk(ctx))}` : ''}${setId.suffix})`;
   }
@@ -797,11 +844,8 @@ export const FEATURES: Record<Backend, BackendFeatures> = {
       // A config's process.user other than 0:0: its files in the image must be its own, which
       // takes an idmapped rootfs (bvisor as root; a rootless caller's files are all its own).
       // A block of ids (the config's maps, bvisor's range): the rootfs, read-only too, is
-      // idmapped from the config's host ids, which the maps' verdict has checked.
+      // idmapped from the config's host ids (idBlock gives none where it cannot be).
       const blk = idBlock(ctx);
-      if (blk && r.idmap !== true) {
-        return [missing('linux:mount(pivot_root,idmap)', 'enforced', 'BV_OCI_UNSUPPORTED', `linux.uidMappings: the rootfs ${r.path} cannot be idmapped (an overlay snapshot cannot), so its files owned on disk by the config's ids (${blk.uid}–${blk.uid + blk.count - 1}) would not be the container's`, 'use a snapshotter or storage driver whose rootfs is a plain directory (containerd: --snapshotter native; podman: --storage-driver vfs), or drop the user namespace maps')];
-      }
       if (blk && ctx.manifest.root?.readonly) return [namespaced(ctx, `linux:mount(pivot_root,ro,${idmapOption(blk, ctx.host.mapping, true)})`, 'container mode')];
       const user = blk ? undefined : ctx.manifest.oci?.user;
       if (user && ctx.host.identity.euid !== 0) {

@@ -65,18 +65,20 @@ export interface LayoutContext {
   othersAsOnDisk?: boolean;
 }
 
-/** The one id the workload's user namespace maps (to the plan's identity) and the child becomes:
- * 0:0, or an OCI config's process.user. */
+/** The ids the child becomes: 0:0, or an OCI config's process.user (the one id the workload's
+ * user namespace maps to the plan's identity, or one of an OCI config's block of ids). */
 export function insideIds(launch: Pick<LaunchInputs, 'oci'>): { uid: number; gid: number } {
   return launch.oci?.user ?? { uid: 0, gid: 0 };
 }
 
 /** The host ids the workload's process holds once it has become insideIds: the plan's identity,
- * or, with an OCI config's block of ids (0..count-1 from the identity), its place in the block. */
-export function hostIdsOf(launch: Pick<LaunchInputs, 'oci' | 'identity'>): { uid: number; gid: number } {
-  if (!launch.oci?.ids) return { uid: launch.identity.uid, gid: launch.identity.gid };
+ * or, with an OCI config's block of ids (0..count-1 from the identity), its place in the block,
+ * and its supplementary groups there. */
+export function hostIdsOf(launch: Pick<LaunchInputs, 'oci' | 'identity'>): { uid: number; gid: number; groups: number[] } {
+  if (!launch.oci?.ids) return { uid: launch.identity.uid, gid: launch.identity.gid, groups: [] };
   const inside = insideIds(launch);
-  return { uid: launch.identity.uid + inside.uid, gid: launch.identity.gid + inside.gid };
+  // Supplementary groups (the block's), as the kernel keeps them: ascending (groups_sort).
+  return { uid: launch.identity.uid + inside.uid, gid: launch.identity.gid + inside.gid, groups: (launch.oci.groups ?? []).map((g) => launch.identity.gid + g).sort((a, b) => a - b) };
 }
 
 /** An idmapped mount's option: its owner on disk shows as the workload's identity (a block of

@@ -6,7 +6,7 @@
 import type { OciLaunch, HostFacts, Plan, ClauseVerdict, Refusal, LaunchInputs, Guarantee, FsRule, CgroupLimit, CgroupPlacement, RlimitSetting } from '../contract/generated/types.js';
 import type { NormalManifest, LimitName } from './manifest.js';
 import { LIMIT_NAMES } from './manifest.js';
-import { FEATURES, STRENGTH_RANK, rlimitCandidate, backendOf, grantIdmap, rootIdmap, idBlock, othersAsOnDisk, keptCapabilities, containerTarget, untrustedLink, inheritedStdin, type Backend, type Candidate, type FeatureCtx, type PlanPaths, type PathFact, type Reserved } from './features.js';
+import { FEATURES, STRENGTH_RANK, rlimitCandidate, backendOf, grantIdmap, rootIdmap, idBlock, noBlockWhy, othersAsOnDisk, keptCapabilities, containerTarget, untrustedLink, inheritedStdin, type Backend, type Candidate, type FeatureCtx, type PlanPaths, type PathFact, type Reserved } from './features.js';
 import { layoutFor, layoutConflicts, under } from './layout.js';
 import { rightsFor, FS_RIGHTS } from './landlock.js';
 import { canNamespace, cgroupFor, type CgroupChoice } from './host-view.js';
@@ -258,9 +258,14 @@ function oneRlimitEach(all: readonly RlimitSetting[]): RlimitSetting[] {
  */
 function ociChoices(o: OciExtras, ctx: FeatureCtx): Choice[] {
   const blk = idBlock(ctx);
-  // With a block of ids, the maps' and the user's one-id verdicts give way to the block's.
-  const out: Choice[] = o.verdicts.filter((v) => !blk || (v.clause !== 'linux.uidMappings' && !(v.clause === 'process.user' && o.user))).map((verdict) => ({ verdict, refusal: null }));
+  const why = noBlockWhy(ctx);
+  // With a block of ids, the maps' and the user's one-id verdicts give way to the block's; a
+  // block asked for and not given here keeps the one id, and its verdict says why.
+  const out: Choice[] = o.verdicts
+    .filter((v) => !blk || (v.clause !== 'linux.uidMappings' && !(v.clause === 'process.user' && o.user)))
+    .map((verdict) => ({ verdict: why && verdict.clause === 'linux.uidMappings' ? { ...verdict, reason: `${verdict.reason}; ${why}` } : verdict, refusal: null }));
   if (blk) out.push(...blockChoices(o, blk, ctx));
+  if (o.additionalGids?.length) out.push(...groupChoices(o, blk));
   for (const r of o.refusals) out.push({ verdict: { clause: r.clause || 'config.json', requested: 'config.json', guarantee: 'enforced', verdict: 'refused', mechanism: null, reason: r.reason }, refusal: { ...r, clause: r.clause || 'config.json' } });
   for (const r of o.rlimits) {
     const name = `RLIMIT_${r.resource.toUpperCase()}`;
@@ -286,27 +291,44 @@ function ociChoices(o: OciExtras, ctx: FeatureCtx): Choice[] {
  * bvisor has a range: container ids 0..count-1 map to as many ids of the range, claimed for this
  * launch alone (host/id-claims.ts), instead of the config's host ids; on disk the container's ids
  * are the config's (the engine's storage is owned by them), which the idmapped rootfs and binds
- * show as the block. Refused when the range cannot hold the block, when the config's ids on disk
- * are ids of the range (what the container makes would be stored as another launch's), and for a
- * process.user outside the block.
+ * show as the block (idBlock gives none where the range cannot hold it, where the config's ids on
+ * disk are ids of the range, or where the rootfs cannot be idmapped). A process.user outside the
+ * block is refused.
  */
 function blockChoices(o: OciExtras, blk: { uid: number; gid: number; count: number }, ctx: FeatureCtx): Choice[] {
-  const range = ctx.host.mapping.range!;
   const me = ctx.host.mapping;
   const n = blk.count;
   const words = `container ids 0–${n - 1} on host ids ${blk.uid}–${blk.uid + n - 1}, gids ${blk.gid}–${blk.gid + n - 1}`;
-  const no = (clause: string, reason: string, hint: string): Choice => choose(clause, words, 'enforced', [{ available: false, mechanism: 'linux:userns', strength: 'enforced', code: 'BV_OCI_UNSUPPORTED', reason, hint }]);
-  const meets = (a: number, b: number): boolean => a < b + range.count && b < a + n;
-  const out: Choice[] = [];
-  if (n > range.count - 1) out.push(no('linux.uidMappings', `the config asks for ${n} ids, and bvisor's range gives out ${range.count - 1} (${range.uid + 1}–${range.uid + range.count - 1})`, `ask for fewer ids (podman: --userns=auto:size=N), or give bvisor a larger range in /etc/subuid and /etc/subgid (bvisor:START:COUNT)`));
-  else if (meets(blk.uid, range.uid) || meets(blk.gid, range.gid)) out.push(no('linux.uidMappings', `the config's host ids (${blk.uid}–${blk.uid + n - 1}, gids ${blk.gid}–${blk.gid + n - 1}) meet bvisor's range (${range.uid}–${range.uid + range.count - 1}), whose ids are the host ids of other launches: what the container makes on disk would be stored as theirs`, 'map the container to host ids outside bvisor\'s range (podman: a containers range in /etc/subuid apart from bvisor\'s)'));
-  else {
-    out.push({ verdict: { clause: 'linux.uidMappings', requested: words, guarantee: 'enforced', verdict: 'enforced', mechanism: `linux:userns(0→${me.uid}×${n})`, reason: `container ids 0–${n - 1} map to ${n} ids of bvisor's range (${me.uid}–${me.uid + n - 1}, gids ${me.gid}–${me.gid + n - 1}: this launch's own) instead of the config's host ids (narrower: no other process has them); on disk they stay the config's: the rootfs and the engine's binds are idmapped from ${blk.uid}:${blk.gid}` }, refusal: null });
-  }
+  const out: Choice[] = [{ verdict: { clause: 'linux.uidMappings', requested: words, guarantee: 'enforced', verdict: 'enforced', mechanism: `linux:userns(0→${me.uid}×${n})`, reason: `container ids 0–${n - 1} map to ${n} consecutive ids of bvisor's range (here ${me.uid}–${me.uid + n - 1}, gids ${me.gid}–${me.gid + n - 1}), claimed for each run or container alone, instead of the config's host ids (narrower: no other process has them); on disk they stay the config's: the rootfs and the engine's binds are idmapped from ${blk.uid}:${blk.gid}` }, refusal: null }];
   const user = o.user;
   if (user && (user.uid >= n || user.gid >= n)) out.push(choose('process.user', `uid ${user.uid}, gid ${user.gid}`, 'enforced', [{ available: false, mechanism: 'linux:userns', strength: 'enforced', code: 'BV_OCI_UNSUPPORTED', reason: `uid ${user.uid}, gid ${user.gid} is not one of the container's ${n} ids (0–${n - 1}, the config's maps)`, hint: 'run the container as an id its maps give, or map more ids' }]));
   else if (user) out.push({ verdict: { clause: 'process.user', requested: `uid ${user.uid}, gid ${user.gid}`, guarantee: 'enforced', verdict: 'enforced', mechanism: `linux:userns(0→${me.uid}×${n})+setresuid(${user.uid}:${user.gid})`, reason: `one of the container's ${n} ids${user.uid !== 0 ? ', holding no capability (exec as a uid other than 0 clears them), so it becomes no other id' : ''}` }, refusal: null });
   return out;
+}
+
+/**
+ * process.user.additionalGids. With a block of ids, each must be one of them, and the init sets
+ * them (setgroups, as runc does; containerd fills them from the image's /etc/group). With one id
+ * only the process's own group exists inside: the others are not set (narrower), since a group
+ * that does not exist in the user namespace can be no file's group there.
+ */
+function groupChoices(o: OciExtras, blk: { count: number } | null): Choice[] {
+  const gids = o.additionalGids!;
+  const gid = o.user?.gid ?? 0;
+  const words = gids.join(', ');
+  if (blk) {
+    const out = gids.flatMap((g, i): Choice[] => (g >= blk.count ? [choose(`process.user.additionalGids[${i}]`, `group ${g}`, 'enforced', [{ available: false, mechanism: 'linux:setgroups', strength: 'enforced', code: 'BV_OCI_UNSUPPORTED', reason: `group ${g} is not one of the container's ${blk.count} ids (0–${blk.count - 1}, the config's maps)`, hint: 'drop it, or map more ids' }])] : []));
+    if (out.length) return out;
+    return [{ verdict: { clause: 'process.user.additionalGids', requested: words, guarantee: 'enforced', verdict: 'enforced', mechanism: `linux:setgroups(${supplementaryGroups(gids).join(',')})`, reason: 'ids of the container\'s block, set as its supplementary groups before it runs' }, refusal: null }];
+  }
+  const others = gids.filter((g) => g !== gid);
+  if (!others.length) return [{ verdict: { clause: 'process.user.additionalGids', requested: words, guarantee: 'enforced', verdict: 'enforced', mechanism: `linux:setresgid(${gid})`, reason: `the process's own group, ${gid}, is its gid (set with setresgid): bvisor adds no supplementary group for it` }, refusal: null }];
+  return [{ verdict: { clause: 'process.user.additionalGids', requested: words, guarantee: 'enforced', verdict: 'enforced', mechanism: `linux:setresgid(${gid})+setgroups(none)`, reason: `narrower: bvisor maps one group inside (${gid}), so ${others.join(', ')} do not exist there and are not set (a block of ids from the config's maps would have them)` }, refusal: null }];
+}
+
+/** The supplementary groups the launch sets, in the kernel's order (groups_sort: ascending). */
+export function supplementaryGroups(gids: readonly number[]): number[] {
+  return [...new Set(gids)].sort((a, b) => a - b);
 }
 
 /**
@@ -526,7 +548,7 @@ function launchInputs(input: PlanInput, backend: Backend, ctx: FeatureCtx, claus
     // The workload's root is host id `identity`, never 0 (rootless: the caller itself).
     identity: { uid: host.mapping.uid, gid: host.mapping.gid, source: host.mapping.source },
     outputs: m.outputs ? outputsLaunch(m) : null,
-    oci: m.oci ? { netns: m.oci.netnsPath && paths.netns ? { path: paths.netns.path, ...ids(paths.netns) } : null, hooks: Object.fromEntries((['prestart', 'createRuntime', 'poststart', 'poststop'] as const).filter((k) => m.oci!.hooks[k]?.length).map((k) => [k, m.oci!.hooks[k]!])), rootRules: m.oci.narrowFs ? m.oci.narrowFs.map((n) => ({ clause: n.clause, target: n.path, rights: rightsFor(n.access, 'directory', n.path).filter((r) => FS_RIGHTS[r].abi <= host.landlock.abi) })) : null, hostname: m.oci.hostname, seccomp: m.oci.seccomp as OciLaunch['seccomp'], cgroupLeaf: m.oci.cgroupsPath?.leaf ?? null, oomScoreAdj: m.oci.oomScoreAdj, umask: m.oci.umask, ...(m.oci.user ? { user: m.oci.user } : {}), ...(idBlock({ host, manifest: m }) ? { ids: idBlock({ host, manifest: m })! } : {}), terminal: m.oci.terminal, engine: true } : null,
+    oci: m.oci ? { netns: m.oci.netnsPath && paths.netns ? { path: paths.netns.path, ...ids(paths.netns) } : null, hooks: Object.fromEntries((['prestart', 'createRuntime', 'poststart', 'poststop'] as const).filter((k) => m.oci!.hooks[k]?.length).map((k) => [k, m.oci!.hooks[k]!])), rootRules: m.oci.narrowFs ? m.oci.narrowFs.map((n) => ({ clause: n.clause, target: n.path, rights: rightsFor(n.access, 'directory', n.path).filter((r) => FS_RIGHTS[r].abi <= host.landlock.abi) })) : null, hostname: m.oci.hostname, seccomp: m.oci.seccomp as OciLaunch['seccomp'], cgroupLeaf: m.oci.cgroupsPath?.leaf ?? null, oomScoreAdj: m.oci.oomScoreAdj, umask: m.oci.umask, ...(m.oci.user ? { user: m.oci.user } : {}), ...(idBlock({ host, manifest: m, paths }) ? { ids: idBlock({ host, manifest: m, paths })!, ...(m.oci.additionalGids?.length ? { groups: supplementaryGroups(m.oci.additionalGids) } : {}) } : {}), terminal: m.oci.terminal, engine: true } : null,
   };
   // Only the state root and the cache are hidden inside binds; the install is readable.
   const hide = (input.reserved ?? []).filter((r) => r.what !== 'bvisor install');
@@ -542,5 +564,5 @@ function launchInputs(input: PlanInput, backend: Backend, ctx: FeatureCtx, claus
     const top = m.root || backend === 'wasm' ? containerTarget(g, fact) : fact.path;
     for (const f of fact.setIdScan.files) readonlyFiles.push({ target: top === '/' ? f.path : top + f.path, clause: g.ociPath ?? `filesystem[${g.index}]`, dev: f.dev, ino: f.ino, top });
   }
-  return { ...inputs, layout: backend === 'linux' ? layoutFor(inputs, { rootLinks: paths.rootLinks ?? [], grantLinks, reserved: hide, readonlyFiles, ...(m.oci ? { oci: m.oci } : {}), othersAsOnDisk: othersAsOnDisk({ host, manifest: m }) }) : [] };
+  return { ...inputs, layout: backend === 'linux' ? layoutFor(inputs, { rootLinks: paths.rootLinks ?? [], grantLinks, reserved: hide, readonlyFiles, ...(m.oci ? { oci: m.oci } : {}), othersAsOnDisk: othersAsOnDisk({ host, manifest: m, paths }) }) : [] };
 }

@@ -5,7 +5,8 @@
 // kernel, nor may signal the other (podman's `--userns=auto` does the same with its `containers`
 // range).
 //
-// A claim is a file named by the host uid in one host-wide directory (the range is host-wide,
+// A claim is a file named by the host uid (`UID`, or `UID+COUNT` for an OCI config's block of
+// consecutive ids, so the names alone say which ids are claimed) in one host-wide directory (the range is host-wide,
 // whatever state root a caller names), saying who holds it: processes (pid and start time, so a
 // recycled pid holds nothing) and containers (their state directory and run id, so a container
 // keeps its id from create to delete, stopped or not, as podman keeps an auto userns until rm).
@@ -175,10 +176,14 @@ function claimsError(what: string, e: unknown): BvisorError {
   return new BvisorError('BV_IO', `per-run ids: ${what}: ${code}`, { hint: `${ID_CLAIMS_DIR} must be a directory only root may write (bvisor makes it, 0700)` });
 }
 
+/** A claim's file name: its first uid, and `+count` for a block (so the ids every claim holds are
+ * known from the directory's names alone, without reading a file). */
+const claimName = (c: Pick<ClaimFile, 'uid' | 'count'>): string => (c.count !== undefined && c.count > 1 ? `${c.uid}+${c.count}` : String(c.uid));
+
 /** Written whole or not at all (rename), under the lock. Not fsync'd: /run goes at a reboot, and
  * with it everything a claim names. */
 function writeClaim(dir: string, c: ClaimFile): void {
-  const path = join(dir, String(c.uid));
+  const path = join(dir, claimName(c));
   try {
     writeFileAtomic(path, JSON.stringify(c) + '\n', 0o600, 'unsynced');
   } catch (e) {
@@ -212,7 +217,7 @@ function locked<T>(dir: string, fn: () => T): T {
 }
 
 function handle(dir: string, c: ClaimFile, index: number, me: IdHolder & { proc: ProcRef }, here: Here): IdClaim {
-  const path = join(dir, String(c.uid));
+  const path = join(dir, claimName(c));
   let released = false;
   /** Our claim's file under the lock, or null when it is not ours any more. */
   const ours = (): ClaimFile | null => {
@@ -273,7 +278,9 @@ function retryReleases(): void {
  * still run as it), and `bvisor plan` shows it for a launch it cannot know. The others from a
  * random place among the free ones: an id let go is not the next one taken, so what a run left in
  * a shared grant meets the next owner of its id as seldom as the range allows. A block's claim is
- * one file, named by its first uid, saying how many it holds. Too few free: BV_IDS_EXHAUSTED.
+ * one file, `UID+COUNT`. Ids no claim names are taken without reading any claim; only when none
+ * are free are the claims read and their holders judged, and the ones nothing holds any more
+ * taken over where the new claim meets them. Too few free: BV_IDS_EXHAUSTED.
  */
 export function claimIds(range: IdRange, dir: string = ID_CLAIMS_DIR, count = 1): IdClaim {
   const here = ownNamespaces();
@@ -289,50 +296,58 @@ export function claimIds(range: IdRange, dir: string = ID_CLAIMS_DIR, count = 1)
   const hint = `${dir}/<uid> names each claim's holders (state directories, pids, the namespaces they were named in) and how many ids it holds; delete containers no longer needed, remove a claim whose holders' namespaces are known to be gone, or give bvisor a larger range in /etc/subuid and /etc/subgid (bvisor:START:COUNT)`;
   if (!Number.isInteger(count) || count < 1 || count > usable) throw new BvisorError('BV_IDS_EXHAUSTED', `${what} cannot come from bvisor's range, which gives out ${usable} (${range.uid + 1}–${range.uid + range.count - 1}); nothing was run`, { hint });
   return locked(d, () => {
-    // Every claim's ids (by their place in the range): held ones are busy; ones nothing holds any
-    // more are taken over (removed) where the new claim meets them.
-    const busy: Array<[number, number]> = [];
-    const stale: Array<{ path: string; from: number; to: number }> = [];
+    const named = listClaims(d, range);
+    // First by the names alone: ids no claim names at all (no file read, whatever the number of
+    // claims held).
+    let index = freeStart(named.map((c) => [c.from, c.to] as const), 1, range.count, count);
+    let stale: typeof named = [];
     /** Claims held only by holders this bvisor cannot judge (another namespace's, or unreadable). */
     let unjudged = 0;
-    for (const name of listClaims(d)) {
-      const uid = Number(name);
-      const path = join(d, name);
-      const c = readClaim(path);
-      if (!c) continue;
-      const from = uid - range.uid;
-      // An unreadable claim holds, and how many ids it holds cannot be known: all above it (fail
-      // closed). A claim outside the range (the range changed) holds nothing of it.
-      const to = c === 'unreadable' ? range.count : from + claimCount(c);
-      if (held(c, here)) {
-        busy.push([from, to]);
-        if (c === 'unreadable' || !c.holders.some((h) => ('proc' in h ? here.proc : here.mnt) === h.ns && exists(h, here))) unjudged++;
-      } else stale.push({ path, from, to });
+    if (index === null) {
+      // Then with each claim's holders judged: one none of whose holders exists any more is taken
+      // over (removed) where the new claim meets it. An unreadable one holds the ids it names.
+      const busy: Array<readonly [number, number]> = [];
+      for (const c of named) {
+        const now = readClaim(c.path);
+        if (!now) continue;
+        if (held(now, here)) {
+          busy.push([c.from, c.to]);
+          if (now === 'unreadable' || !now.holders.some((h) => ('proc' in h ? here.proc : here.mnt) === h.ns && exists(h, here))) unjudged++;
+        } else stale.push(c);
+      }
+      index = freeStart(busy, 1, range.count, count);
     }
-    const index = freeStart(busy, 1, range.count, count);
     if (index === null) {
       const other = unjudged ? `; ${unjudged} of them only by holders this bvisor cannot judge (recorded in another mount, pid or time namespace, which only a bvisor there can judge, or a claim it cannot read)` : '';
       const held = count === 1 ? `every one of the ${usable} ids bvisor's range gives out (${range.uid + 1}–${range.uid + range.count - 1}) is held` : `no ${count} consecutive ids of the ${usable} bvisor's range gives out (${range.uid + 1}–${range.uid + range.count - 1}) are free: the claims between them are held`;
       throw new BvisorError('BV_IDS_EXHAUSTED', `${held} by a live run, a spare wasm runner or a container (stopped ones too, until their delete)${other}; nothing was run`, { hint });
     }
-    for (const s of stale) if (s.from < index + count && index < s.to) rmSync(s.path, { force: true });
-    const c: ClaimFile = { v: 1, token: randomUUID(), uid: range.uid + index, gid: range.gid + index, ...(count > 1 ? { count } : {}), holders: [me] };
+    const at = index;
+    for (const c of stale) if (c.from < at + count && at < c.to) rmSync(c.path, { force: true });
+    const c: ClaimFile = { v: 1, token: randomUUID(), uid: range.uid + at, gid: range.gid + at, ...(count > 1 ? { count } : {}), holders: [me] };
     writeClaim(d, c);
-    return handle(d, c, index, me, here);
+    return handle(d, c, at, me, here);
   });
 }
 
-/** The claim files (named by their first uid) in the directory. */
-function listClaims(d: string): string[] {
+/** The claims in the directory, by their names (`UID`, or `UID+COUNT` for a block): where each
+ * lies in the range ([from, to), by place; one named outside it holds none of it). */
+function listClaims(d: string, range: IdRange): Array<{ path: string; from: number; to: number }> {
+  let names: string[];
   try {
-    return readdirSync(d).filter((n) => /^[0-9]{1,10}$/.test(n));
+    names = readdirSync(d);
   } catch (e) {
     throw claimsError(`read ${d}`, e);
   }
+  const out: Array<{ path: string; from: number; to: number }> = [];
+  for (const n of names) {
+    const m = /^([0-9]{1,10})(?:\+([0-9]{1,10}))?$/.exec(n);
+    if (!m) continue;
+    const from = Number(m[1]) - range.uid;
+    out.push({ path: join(d, n), from, to: from + (m[2] === undefined ? 1 : Math.max(1, Number(m[2]))) });
+  }
+  return out;
 }
-
-/** How many ids a claim holds (files written before blocks hold one). */
-const claimCount = (c: ClaimFile): number => (Number.isInteger(c.count) && c.count! >= 1 ? c.count! : 1);
 
 /**
  * A random start s in [lo, hi - count] whose [s, s + count) meets no busy interval, each start
@@ -384,7 +399,10 @@ export function releaseUnheld(uid: number, runId: string | null = null, dir: str
   try {
     const here = ownNamespaces();
     locked(claimsDir(dir), () => {
-      const path = join(dir, String(uid));
+      // The claim's file: its first uid, with a block's count or without.
+      const name = readdirSync(dir).find((n) => n === String(uid) || n.startsWith(`${uid}+`));
+      if (name === undefined) return;
+      const path = join(dir, name);
       const c = readClaim(path);
       if (!c || c === 'unreadable') return;
       // The run id is a random UUID: the deleted container's own, in any namespace.
@@ -406,8 +424,8 @@ export function releaseUnheld(uid: number, runId: string | null = null, dir: str
 export function perRunHost(host: HostFacts, dir: string = ID_CLAIMS_DIR, count = 1): { host: HostFacts; claim: IdClaim | null } {
   const range = host.mapping.range ?? null;
   if (!perRunIds(host) || range === null) return { host, claim: null };
-  // A block the range cannot hold is the planner's to refuse (naming the config's maps): one id
-  // until then.
+  // A block only where the planner gives one (core/features.ts idBlock, which the callers ask):
+  // never more than the range gives out.
   const n = count > 1 && count <= range.count - 1 ? count : 1;
   const claim = claimIds(range, dir, n);
   const source = `${host.mapping.source.replace(/, ids? \d+.* of .*$/, '')}, ${n === 1 ? `id ${claim.index}` : `ids ${claim.index}–${claim.index + n - 1}`} of ${range.count}: this launch's own`;

@@ -225,7 +225,15 @@ describe('per-run ids (a bvisor range in /etc/subuid)', () => {
     // ids 300000..300199, the engine's copy of the image owned by them on disk.
     const DISK = 300_000;
     const N = 200;
-    const blockBundle = (args: string[]): string => {
+    // A 1777 host directory shared with earlier launches, each of which left a 0600 file under
+    // its own id of the range (the range's ids are handed out again).
+    const share = tempDir('bvisor-ids-share-');
+    chmodSync(share, 0o1777);
+    for (let id = 100_001; id < 100_000 + 1024; id++) {
+      writeFileSync(join(share, `f${id}`), `left by ${id}\n`, { mode: 0o600 });
+      chownSync(join(share, `f${id}`), id, id);
+    }
+    const blockBundle = (args: string[], user?: Record<string, unknown>): string => {
       const dir = tempDir('bvisor-ids-blk-');
       chmodSync(dir, 0o755);
       containerdBundle(dir, args, ['sh', 'id', 'su', 'stat', 'touch', 'cat', 'chown', 'sleep', 'ls'], (c) => {
@@ -233,6 +241,8 @@ describe('per-run ids (a bvisor range in /etc/subuid)', () => {
         c.linux.uidMappings = [{ containerID: 0, hostID: DISK, size: N }];
         c.linux.gidMappings = [{ containerID: 0, hostID: DISK, size: N }];
         c.root.readonly = false;
+        c.mounts.push({ destination: '/share', type: 'bind', source: share, options: ['rbind', 'rw'] });
+        if (user) c.process.user = user;
       });
       const rootfs = join(dir, 'rootfs');
       mkdirSync(join(rootfs, 'home', 'www'), { recursive: true });
@@ -243,20 +253,26 @@ describe('per-run ids (a bvisor range in /etc/subuid)', () => {
       chownSync(join(rootfs, 'home', 'www'), DISK + 101, DISK + 101);
       chownSync(join(rootfs, 'home', 'www', 'secret'), DISK + 101, DISK + 101);
       chmodSync(join(rootfs, 'home', 'www'), 0o700);
+      // Readable by group 150 alone (a supplementary group of the sleeper's user).
+      writeFileSync(join(rootfs, 'home', 'grp'), 'group-150\n', { mode: 0o640 });
+      chownSync(join(rootfs, 'home', 'grp'), DISK, DISK + 150);
       return dir;
     };
     const run = blockBundle([
       'sh',
       '-c',
-      'echo "map=$(cat /proc/self/uid_map)"; echo "www=$(stat -c %u:%g /home/www)"; touch /home/made-by-root && chown 102:102 /home/made-by-root && echo chown=ok; ' +
+      'echo "map=$(cat /proc/self/uid_map)"; echo "www=$(stat -c %u:%g /home/www)"; n=0; for f in /share/f*; do cat $f >/dev/null 2>&1 && n=$((n+1)); done; echo "leftovers=$n"; touch /share/root-made && echo share=ok; touch /home/made-by-root && chown 102:102 /home/made-by-root && echo chown=ok; ' +
         'su -s /bin/sh www -c \'echo "as=$(id -u):$(id -g)"; echo "secret=$(cat /home/www/secret)"; touch /home/www/made; echo made=$?; touch /etc/x 2>/dev/null; echo etc=$?\'',
     ]);
-    const sleeper = blockBundle(['sleep', '30']);
+    // The sleeper's init is 101, with 150 among its supplementary groups (containerd fills them
+    // from the image's /etc/group).
+    const sleeper = blockBundle(['sleep', '30'], { uid: 101, gid: 101, additionalGids: [101, 150] });
     const r = inPrivate(
       'bvisor:100000:1024\n',
       `$BV run b1 -b ${run}; echo "rc=$?"; $BV create b2 -b ${sleeper} && $BV start b2 && ` +
         `$BV exec --user 101:101 b2 sh -c 'echo "ex=$(id -u):$(id -g)"; touch /home/www/e; cat /home/www/secret'; echo "exec=$?"; ` +
         `$BV exec --user ${N}:0 b2 true 2>/dev/null; echo "outside=$?"; echo "map2=$($BV exec b2 cat /proc/self/uid_map)"; ` +
+        `$BV exec b2 sh -c 'echo "own=$(id -u):$(id -G | tr " " ,)"; echo "grp=$(cat /home/grp)"'; echo "gids=$(grep ^Groups: /proc/$($BV state b2 | tr -d ' \\n' | sed 's/.*"pid":\\([0-9]*\\).*/\\1/')/status)"; ` +
         `echo "init=$(grep ^Uid: /proc/$($BV state b2 | tr -d ' \\n' | sed 's/.*"pid":\\([0-9]*\\).*/\\1/')/status)"; $BV delete -f b2; echo "left=$(ls /run/bvisor-ids | grep -v lock | tr '\\n' ,)"`,
     );
     expect(said(r.stdout, 'rc'), r.stdout + r.stderr).toEqual(['0']);
@@ -274,6 +290,12 @@ describe('per-run ids (a bvisor range in /etc/subuid)', () => {
     expect(said(r.stdout, 'secret')).toEqual(['www-secret']);
     expect(said(r.stdout, 'made')).toEqual(['0']);
     expect(said(r.stdout, 'etc')).toEqual(['1']);
+    // In the shared grant the block's ids are not the owners of what earlier launches left: only
+    // the file of the container's root's own host id is its own, as for a launch of one id (the
+    // red twin, that bind not idmapped: 200 of them, an attack in December).
+    expect(said(r.stdout, 'leftovers')).toEqual(['1']);
+    expect(said(r.stdout, 'share')).toEqual(['ok']);
+    expect(spawnSync('stat', ['-c', '%u:%g', join(share, 'root-made')], { encoding: 'utf8' }).stdout.trim()).toBe(`${outside}:${outside}`);
     // On disk, what each made is the config's host id for it.
     const owner = (p: string): string => spawnSync('stat', ['-c', '%u:%g', join(run, 'rootfs', p)], { encoding: 'utf8' }).stdout.trim();
     expect(owner('home/made-by-root')).toBe(`${DISK + 102}:${DISK + 102}`);
@@ -286,8 +308,13 @@ describe('per-run ids (a bvisor range in /etc/subuid)', () => {
     // The init, from the host: the block's first id (the container's root), in all four fields.
     const [in2, first2, count2] = said(r.stdout, 'map2')[0]!.trim().split(/\s+/).map(Number);
     expect([in2, count2]).toEqual([0, N]);
+    // The init, from the host: its place in the block (101), in all four fields, with its groups.
     const uids = said(r.stdout, 'init')[0]!.replace(/^Uid:/, '').trim().split(/\s+/).map(Number);
-    expect(uids).toEqual([first2, first2, first2, first2]);
+    expect(uids).toEqual([first2! + 101, first2! + 101, first2! + 101, first2! + 101]);
+    expect(said(r.stdout, 'gids')[0]!.replace(/^Groups:/, '').trim()).toBe(`${first2! + 101} ${first2! + 150}`);
+    // An exec without --user is the container's own process.user, with its groups: 150 reads the file.
+    expect(said(r.stdout, 'own')).toEqual(['101:101,150']);
+    expect(said(r.stdout, 'grp')).toEqual(['group-150']);
     // delete let the block go.
     expect(said(r.stdout, 'left')).toEqual(['']);
   });

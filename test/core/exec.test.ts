@@ -87,19 +87,24 @@ describe('exec requests (pure)', () => {
     const e = refusal(() => execFromFlags({ args: ['id'], env: [], cwd: null, user: '0:0', tty: false }, mapped, []));
     expect(e.issues.map((i) => i.clause)).toEqual(['--user.uid', '--user.gid']);
     expect(e.issues[0]!.message).toContain("the container's user, 1000");
-    expect(refusal(() => execFromProcess({ ...base, user: { uid: 1000, gid: 100, additionalGids: [0] } }, mapped, 'p')).issues.map((i) => i.clause)).toEqual(['user.additionalGids']);
+    // Other groups do not exist inside: not set, and said (narrower); one that is no gid is refused.
+    const spec = execFromProcess({ ...base, user: { uid: 1000, gid: 100, additionalGids: [0, 100] } }, mapped, 'p');
+    expect(spec.user).toBeNull();
+    expect(spec.narrowed).toContain('user.additionalGids: only group 100 exists inside the container; 0 not set');
+    expect(refusal(() => execFromProcess({ ...base, user: { uid: 1000, gid: 100, additionalGids: [-1] } }, mapped, 'p')).issues.map((i) => i.clause)).toEqual(['user.additionalGids']);
   });
 
   it('a container with a block of ids (the config\'s maps): exec runs as any of them, and as nothing outside; the spec names whom', () => {
     const block = { ...launch, oci: { ...launch.oci!, user: { uid: 101, gid: 101 }, ids: { uid: 300_000, gid: 300_000, count: 200 } } };
-    expect(execFromFlags({ args: ['id'], env: [], cwd: null, user: '0', tty: false }, block, []).user).toEqual({ uid: 0, gid: 101 });
-    expect(execFromFlags({ args: ['id'], env: [], cwd: null, user: '199:5', tty: false }, block, []).user).toEqual({ uid: 199, gid: 5 });
+    // --user: no supplementary group (runc's --user sets none).
+    expect(execFromFlags({ args: ['id'], env: [], cwd: null, user: '0', tty: false }, block, []).user).toEqual({ uid: 0, gid: 101, groups: [] });
+    expect(execFromFlags({ args: ['id'], env: [], cwd: null, user: '199:5', tty: false }, block, []).user).toEqual({ uid: 199, gid: 5, groups: [] });
     expect(execFromFlags({ args: ['id'], env: [], cwd: null, user: null, tty: false }, block, []).user).toBeNull();
-    expect(execFromProcess({ ...base, user: { uid: 7, gid: 8 } }, block, 'p').user).toEqual({ uid: 7, gid: 8 });
+    expect(execFromProcess({ ...base, user: { uid: 7, gid: 8, additionalGids: [10, 9, 10] } }, block, 'p').user).toEqual({ uid: 7, gid: 8, groups: [9, 10] });
     const e = refusal(() => execFromFlags({ args: ['id'], env: [], cwd: null, user: '200:200', tty: false }, block, []));
     expect(e.issues.map((i) => i.clause)).toEqual(['--user.uid', '--user.gid']);
     expect(e.issues[0]!.message).toContain("not one of the container's 200 ids (0–199)");
-    expect(refusal(() => execFromProcess({ ...base, user: { uid: 7, gid: 8, additionalGids: [9] } }, block, 'p')).issues.map((i) => i.clause)).toEqual(['user.additionalGids']);
+    expect(refusal(() => execFromProcess({ ...base, user: { uid: 7, gid: 8, additionalGids: [9, 200] } }, block, 'p')).issues.map((i) => i.clause)).toEqual(['user.additionalGids[1]']);
     // Without a block, the spec names no user: the container's own id.
     expect(execFromFlags({ args: ['id'], env: [], cwd: null, user: '0:0', tty: false }, launch, []).user).toBeNull();
   });

@@ -359,12 +359,17 @@ describe('process.user other than 0:0', () => {
     expect(rootless.refusals).toEqual(expect.arrayContaining([expect.objectContaining({ code: 'BV_OCI_UNSUPPORTED', clause: 'root', reason: expect.stringContaining('only when it runs as root') })]));
   });
 
-  it('ambient capabilities, and a group other than its own, are refused by their paths; its own group is accepted', () => {
+  // containerd fills additionalGids from the image's /etc/group (alpine's root is in 11 groups).
+  it('ambient capabilities are refused by their path; groups other than its own are not set (narrower: they do not exist inside)', () => {
     const p = planOf(asUser(1000, 1000, (c) => {
       c.process.user.additionalGids = [1000, 27];
       c.process.capabilities.ambient = ['CAP_NET_BIND_SERVICE'];
     }));
-    expect(p.refusals.map((r) => r.clause).sort()).toEqual(['process.capabilities.ambient', 'process.user.additionalGids[1]']);
+    expect(p.refusals.map((r) => r.clause).sort()).toEqual(['process.capabilities.ambient']);
+    expect(clause(p, 'process.user.additionalGids')).toMatchObject({ verdict: 'enforced', mechanism: 'linux:setresgid(1000)+setgroups(none)', reason: expect.stringContaining('27 do not exist there and are not set') });
+    const q = planOf(asUser(1000, 1000, (c) => (c.process.user.additionalGids = [1000, 27])));
+    expect(q.refusals).toEqual([]);
+    expect(q.launch!.oci).not.toHaveProperty('groups');
   });
 
   // An attack on this change (helper-133): { uid: 1000 } alone ran the process as the container's
@@ -496,23 +501,38 @@ describe('a block of ids: linux.uidMappings of one line from 0, with a bvisor ra
     expect(out.refusals).toEqual([expect.objectContaining({ code: 'BV_OCI_UNSUPPORTED', clause: 'process.user', reason: expect.stringContaining('not one of the container\'s 200 ids (0–199') })]);
   });
 
-  it('a block the range cannot hold, or config ids on disk that meet the range, or a rootfs that cannot be idmapped: refused before anything runs', () => {
-    const big = planOf(asked(300_000, 200), ranged({ uid: 100_000, gid: 100_000, count: 64 }));
-    expect(big.refusals).toEqual([expect.objectContaining({ code: 'BV_OCI_UNSUPPORTED', clause: 'linux.uidMappings', reason: expect.stringContaining('asks for 200 ids, and bvisor\'s range gives out 63'), hint: expect.stringContaining('--userns=auto:size=N') })]);
-    // The config's ids 99900..100099 on disk: the last hundred are ids of the range.
-    const meets = planOf(asked(99_900, 200), ranged());
-    expect(meets.refusals).toEqual([expect.objectContaining({ code: 'BV_OCI_UNSUPPORTED', clause: 'linux.uidMappings', reason: expect.stringContaining('meet bvisor\'s range (100000–101023)') })]);
-    expect(planOf(asked(98_800, 200), ranged()).refusals).toEqual([]);
-    const overlay = planOf(asked(300_000, 200), ranged(), { root: { ...rootDir('/bundle/rootfs'), idmap: false } });
-    expect(overlay.refusals).toEqual([expect.objectContaining({ code: 'BV_OCI_UNSUPPORTED', clause: 'root', reason: expect.stringMatching(/^linux\.uidMappings: the rootfs .* cannot be idmapped/) })]);
-  });
-
-  it('without a range (or rootless) the container keeps its one id, and the maps\' verdict says what a block needs', () => {
-    for (const host of [hybridHost(), v2Host()]) {
-      const p = planOf(asked(300_000, 200), host);
-      expect(p.launch?.oci ?? {}).not.toHaveProperty('ids');
-      expect(clause(p, 'linux.uidMappings')).toMatchObject({ verdict: 'enforced', mechanism: 'linux:userns(0→bvisor identity)', reason: expect.stringContaining('a block of 200 ids (as the config asks) needs bvisor as root with a range') });
+  it('a block the range cannot hold, config ids on disk that meet the range, a rootfs that cannot be idmapped, no range, rootless: the one id, as before blocks, and the maps\' verdict says why', () => {
+    const oneId = asked(300_000, 200);
+    const before = (host: HostFacts, extra: Partial<PlanPaths> = {}): Plan => {
+      const c = asked(300_000, 200);
+      delete c.linux.uidMappings;
+      delete c.linux.gidMappings;
+      return planOf(c, host, extra);
+    };
+    const cases: Array<[string, Record<string, any>, HostFacts, Partial<PlanPaths>, string]> = [
+      ['too big', oneId, ranged({ uid: 100_000, gid: 100_000, count: 64 }), {}, 'asks for 200 ids, and one container may hold at most half of the 63 ids bvisor\'s range (100000–100063) gives out (31)'],
+      // One container never holds more than half the range (the rest would be refused while it lives).
+      ['half', oneId, ranged({ uid: 100_000, gid: 100_000, count: 400 }), {}, 'at most half of the 399 ids'],
+      // The config's ids 99900..100099 on disk: the last hundred are ids of the range.
+      ['meets', asked(99_900, 200), ranged(), {}, 'meet bvisor\'s range (100000–101023)'],
+      ['overlay', oneId, ranged(), { root: { ...rootDir('/bundle/rootfs'), idmap: false } }, 'cannot be idmapped (an overlay snapshot cannot)'],
+      ['no range', oneId, hybridHost(), {}, 'a block of 200 ids (as the config asks) needs bvisor as root with a range'],
+      ['rootless', oneId, v2Host(), {}, 'a block of 200 ids (as the config asks) needs bvisor as root with a range'],
+    ];
+    for (const [name, config, host, extra, why] of cases) {
+      const p = planOf(config, host, extra);
+      expect(p.launch?.oci ?? {}, name).not.toHaveProperty('ids');
+      expect(clause(p, 'linux.uidMappings'), name).toMatchObject({ verdict: 'enforced', mechanism: 'linux:userns(0→bvisor identity)', reason: expect.stringContaining(why) });
+      // The rest of the plan is the one a config without maps gets.
+      const b = before(host, extra);
+      expect(p.refusals, name).toEqual(b.refusals);
+      if (b.launch) {
+        expect(p.launch!.root!.idmap, name).toEqual(b.launch.root!.idmap);
+        expect(p.launch!.layout, name).toEqual(b.launch.layout);
+      }
     }
+    expect(planOf(asked(98_800, 200), ranged()).launch!.oci!.ids).toEqual({ uid: 98_800, gid: 98_800, count: 200 });
+    expect(planOf(asked(300_000, 200), ranged({ uid: 100_000, gid: 100_000, count: 401 })).launch!.oci!.ids).toEqual({ uid: 300_000, gid: 300_000, count: 200 });
   });
 
   it('maps that are not one block (two lines, not from 0, sizes that differ, one id) keep the one id; a line that is not one is invalid', () => {
@@ -549,5 +569,38 @@ describe('a block of ids: linux.uidMappings of one line from 0, with a bvisor ra
     expect(rule('/rw').idmap).toEqual({ uid: 300_000, gid: 300_000, count: 200 });
     expect(rule('/home').idmap).toEqual({ uid: 1000, gid: 1000 });
     expect(p.launch!.layout.find((e) => e.target === '/home')!.options).toContain('idmap=1000:1000→100001:100001(others as on disk)');
+  });
+
+  // An attack on this change (helper-136): a 1777 host directory bound plainly showed the block's
+  // ids raw, so the container owned every file earlier launches had left there under them.
+  it('a bind outside the engine\'s storage is idmapped so that only the block\'s root is raw there; one that cannot be is refused', () => {
+    const c = asked(300_000, 200, (x) => {
+      x.mounts.push({ destination: '/share', type: 'bind', source: '/srv/share', options: ['rbind', 'rw'] });
+      x.mounts.push({ destination: '/usr/share/doc', type: 'bind', source: '/usr/share/doc', options: ['rbind', 'ro'] });
+    });
+    const { manifest } = translateOciConfig(c);
+    const paths = pathsFor(manifest);
+    paths.grants = manifest.filesystem.map((g) => (g.path === '/srv/share' ? { ...rootDir(g.path), mode: 0o1777, engineStorage: false } : g.path === '/usr/share/doc' ? { ...rootDir(g.path), engineStorage: false } : paths.grants[g.index]!));
+    const p = plan({ manifest, host: ranged(), paths, cgroupParent: null }, sha256Hex);
+    expect(p.refusals).toEqual([]);
+    for (const t of ['/share', '/usr/share/doc']) {
+      expect(p.launch!.filesystem.find((r) => r.target === t)!.idmap, t).toEqual({ uid: 100_001, gid: 100_001 });
+      expect(p.launch!.layout.find((e) => e.target === t)!.options, t).toContain('idmap=100001:100001→100001:100001(others as on disk)');
+    }
+    // Without a block, the same binds are plain, as before.
+    const one = plan({ manifest, host: hybridHost(), paths, cgroupParent: null }, sha256Hex);
+    for (const t of ['/share', '/usr/share/doc']) expect(one.launch!.filesystem.find((r) => r.target === t)!.idmap, t).toBeNull();
+    const tmpfs = { ...paths, grants: paths.grants.map((f) => (f.path === '/srv/share' ? { ...f, idmap: false } : f)) };
+    const refused = plan({ manifest, host: ranged(), paths: tmpfs, cgroupParent: null }, sha256Hex);
+    expect(refused.refusals).toEqual([expect.objectContaining({ code: 'BV_OCI_UNSUPPORTED', reason: expect.stringContaining('/srv/share cannot be idmapped, and in a container with a block of ids') })]);
+  });
+
+  it('additionalGids of the block are set (setgroups), in the kernel\'s order; one outside the block is refused by its path', () => {
+    const p = planOf(asked(300_000, 200, (c) => (c.process.user = { uid: 101, gid: 101, additionalGids: [150, 101, 10, 150] })), ranged());
+    expect(p.refusals).toEqual([]);
+    expect(p.launch!.oci!.groups).toEqual([10, 101, 150]);
+    expect(clause(p, 'process.user.additionalGids')).toMatchObject({ verdict: 'enforced', mechanism: 'linux:setgroups(10,101,150)' });
+    const out = planOf(asked(300_000, 200, (c) => (c.process.user = { uid: 101, gid: 101, additionalGids: [10, 200] })), ranged());
+    expect(out.refusals).toEqual([expect.objectContaining({ code: 'BV_OCI_UNSUPPORTED', clause: 'process.user.additionalGids[1]' })]);
   });
 });

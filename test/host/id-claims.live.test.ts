@@ -93,8 +93,9 @@ describe.skipIf(!root)('per-run id claims (live)', () => {
     expect(blk.gid - 500000).toBe(blk.uid - 400000);
     expect(blk.uid).toBeGreaterThanOrEqual(400001);
     expect(blk.uid + 4).toBeLessThanOrEqual(400010);
-    // One file, named by its first id, saying how many it holds.
-    expect(JSON.parse(readFileSync(join(dir, String(blk.uid)), 'utf8'))).toMatchObject({ uid: blk.uid, gid: blk.gid, count: 4 });
+    // One file, named by its first id and how many it holds.
+    expect(JSON.parse(readFileSync(join(dir, `${blk.uid}+4`), 'utf8'))).toMatchObject({ uid: blk.uid, gid: blk.gid, count: 4 });
+    expect(readdirSync(dir).filter((n) => n.includes('+'))).toEqual([`${blk.uid}+4`]);
     expect(one.uid < blk.uid || one.uid >= blk.uid + 4).toBe(true);
     // Every other id is then taken one by one, never one of the block's.
     const rest = [0, 1, 2, 3].map(() => claimIds(ten, dir).uid);
@@ -108,17 +109,22 @@ describe.skipIf(!root)('per-run id claims (live)', () => {
     expect(two.uid).toBe(blk.uid);
     // A block whose holders have all ended is taken over whole, by ids it spans.
     const dead = await endedProcess();
-    writeFileSync(join(dir, String(two.uid)), JSON.stringify({ v: 1, token: 't', uid: two.uid, gid: two.gid, count: 4, holders: [{ proc: dead, ns: procNs() }] }));
+    writeFileSync(join(dir, `${two.uid}+4`), JSON.stringify({ v: 1, token: 't', uid: two.uid, gid: two.gid, count: 4, holders: [{ proc: dead, ns: procNs() }] }));
     const again = claimIds(ten, dir, 3);
     expect(again.uid).toBeGreaterThanOrEqual(two.uid);
     expect(again.uid + 3).toBeLessThanOrEqual(two.uid + 4);
-    if (again.uid !== two.uid) expect(claimsIn(dir)).not.toContain(two.uid);
-    // An unreadable claim holds every id above its own (how many it holds cannot be known).
+    expect(existsSync(join(dir, `${two.uid}+4`))).toBe(false);
+    // An unreadable claim holds the ids its name says (one here; a block's name says how many),
+    // and one named outside the range holds none of it.
     const other = join(tempDir(), 'ids');
     mkdirSync(other, { mode: 0o700 });
     writeFileSync(join(other, '400005'), '{"v":9}');
+    writeFileSync(join(other, '300000+100000'), '{"v":9}');
     expect(thrown(() => claimIds(ten, other, 5)).code).toBe('BV_IDS_EXHAUSTED');
-    expect(claimIds(ten, other, 4).uid).toBe(400001);
+    const four = claimIds(ten, other, 4);
+    expect([400001, 400006]).toContain(four.uid);
+    const singles = [0, 1, 2, 3].map(() => claimIds(ten, other).uid).sort();
+    expect(singles).toEqual([400001, 400002, 400003, 400004, 400006, 400007, 400008, 400009].filter((u) => u < four.uid || u >= four.uid + 4));
     expect(thrown(() => claimIds(ten, other)).code).toBe('BV_IDS_EXHAUSTED');
   });
 

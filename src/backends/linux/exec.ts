@@ -343,7 +343,7 @@ export async function execLinux(req: LinuxExecRequest): Promise<LinuxExecStarted
           ['CapEff', hooks.keepCaps ? null : capEff],
           ['Uid', rootful ? four(hostIdsOf(launch).uid) : null],
           ['Gid', rootful ? four(hostIdsOf(launch).gid) : null],
-          ['Groups', rootful ? '' : null],
+          ['Groups', rootful ? hostIdsOf(launch).groups.join(' ') : null],
         ]),
         ...joinEvidence(pid, req.init.pid, launch, req.cgroupDirs),
       ];

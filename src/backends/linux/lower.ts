@@ -5,15 +5,15 @@ import type { FsRule, LaunchInputs } from '../../contract/generated/types.js';
 import { servedBySpecial, insideIds } from '../../core/layout.js';
 
 export const BODY_MAGIC = 0x44425642;
-export const BODY_VERSION = 6;
-export const HEADER_SIZE = 176;
+export const BODY_VERSION = 7;
+export const HEADER_SIZE = 184;
 /** Offsets of the header fields, in declaration order (launch.h). */
 export const HEADER_OFFSETS = {
   magic: 0, version: 4, total_len: 8, flags: 12, clone_flags: 16, exe_fd: 24, cgroup_fd: 28, sync_fd: 32, fail_fd: 36,
   landlock_fd: 40, stdio: 44, argc: 56, envc: 60, nfds: 64, nrlimits: 68, strings_off: 72, strings_len: 76, fds_off: 80,
   rlimits_off: 84, bpf_off: 88, bpf_len: 92, mounts_off: 96, nmounts: 100, hostname_len: 104, sync_peer_fd: 108, cap_keep: 112, slots_off: 120, nslots: 124,
   console_fd: 128, console_rows: 132, console_cols: 134, join_fd: 136, join_ns: 140, exe_path: 144, net_fd: 148,
-  cgjoin_off: 152, ncgjoin: 156, ll_marker_fd: 160, inside_uid: 164, inside_gid: 168, ids_pad: 172,
+  cgjoin_off: 152, ncgjoin: 156, ll_marker_fd: 160, inside_uid: 164, inside_gid: 168, ngroups: 172, groups_off: 176, groups_pad: 180,
 } as const;
 export const FD_SIZE = 16;
 export const RLIMIT_SIZE = 24;
@@ -23,6 +23,8 @@ export const MAX_MOUNTS = 65536;
 export const MAX_SLOTS = 4096;
 /** BV_MAX_CGJOIN (launch.h): v1 leaves the child joins. */
 export const MAX_CGJOIN = 16;
+/** BV_MAX_GROUPS (launch.h): supplementary groups the child sets. */
+export const MAX_GROUPS = 64;
 export const RECORD_SIZE = 16;
 export const SOCK_FILTER_SIZE = 8;
 
@@ -415,7 +417,12 @@ export function lower(input: LowerInput): Uint8Array {
   const mountsOff = align8(bpfOff + bpfLen * SOCK_FILTER_SIZE);
   const slotsOff = align8(mountsOff + mountRefs.length * MOUNT_SIZE);
   const cgjoinOff = align8(slotsOff + slots.length * 4);
-  const total = align8(cgjoinOff + cgjoin.length * 4);
+  // An OCI config's supplementary groups (ids of its block; only where root's are dropped).
+  const groups = launch.namespaces.includes('user') && input.rootful ? (launch.oci?.groups ?? []) : [];
+  if (groups.length > MAX_GROUPS) throw new LowerError(`${groups.length} supplementary groups, more than the launcher sets (${MAX_GROUPS})`);
+  for (const g of groups) if (!Number.isInteger(g) || g < 0 || g > 0xfffffffe) throw new LowerError(`the supplementary group ${g} is not 0..4294967294`);
+  const groupsOff = align8(cgjoinOff + cgjoin.length * 4);
+  const total = align8(groupsOff + groups.length * 4);
 
   const buf = new Uint8Array(total);
   const dv = new DataView(buf.buffer);
@@ -530,6 +537,9 @@ export function lower(input: LowerInput): Uint8Array {
   });
   slots.forEach((fd, i) => i32(slotsOff + 4 * i, fd));
   cgjoin.forEach((fd, i) => i32(cgjoinOff + 4 * i, fd));
+  u32(H.ngroups, groups.length);
+  u32(H.groups_off, groups.length ? groupsOff : 0);
+  groups.forEach((g, i) => u32(groupsOff + 4 * i, g));
   return buf;
 }
 

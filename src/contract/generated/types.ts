@@ -1804,6 +1804,12 @@ export interface OciLaunch {
     gid: number;
   };
   /**
+   * With ids (a block): the supplementary groups the init sets (setgroups) instead of none, the config's process.user.additionalGids, each an id of the block. Absent: none.
+   *
+   * @maxItems 64
+   */
+  groups?: number[];
+  /**
    * An OCI config's block of ids (linux.uidMappings and gidMappings of one line each, from 0), given where bvisor has a range: container ids 0..count-1 map to count ids of the range from identity's, and on disk (the idmapped rootfs and the engine's binds) they are the config's host ids from uid and gid. Absent: the container maps one id (user, else 0).
    */
   ids?: {

@@ -14941,7 +14941,7 @@ const schema152 = {"properties":{"kind":{"enum":["root","bind","proc","tmpfs","d
 const schema153 = {};
 const schema156 = {"properties":{"path":0,"quarantine":0,"tmpfs":0,"commit":{"enum":["manual","on-success"]},"durability":{"enum":["atomic","durable"]},"to":{"type":["string","null"]},"toFrom":{"type":["string","null"],"enum":["bundle","caller",null]},"sizeBytes":{"type":["integer","null"]},"files":{"type":["integer","null"]}}};
 const pattern55 = new RegExp("^[0-9]+$", "u");
-const schema154 = {"properties":{"hostname":{"type":["string","null"]},"seccomp":0,"cgroupLeaf":{"type":["string","null"]},"oomScoreAdj":{"type":["integer","null"]},"umask":{"type":["integer","null"]},"user":0,"ids":0,"terminal":0,"engine":0,"rootRules":0,"hooks":{"properties":{"prestart":{"items":{"properties":{"timeout":{"type":["integer","null"]}}}},"createRuntime":{"items":{"properties":{"timeout":{"type":["integer","null"]}}}},"poststart":{"items":{"properties":{"timeout":{"type":["integer","null"]}}}},"poststop":{"items":{"properties":{"timeout":{"type":["integer","null"]}}}}}},"netns":0}};
+const schema154 = {"properties":{"hostname":{"type":["string","null"]},"seccomp":0,"cgroupLeaf":{"type":["string","null"]},"oomScoreAdj":{"type":["integer","null"]},"umask":{"type":["integer","null"]},"user":0,"groups":0,"ids":0,"terminal":0,"engine":0,"rootRules":0,"hooks":{"properties":{"prestart":{"items":{"properties":{"timeout":{"type":["integer","null"]}}}},"createRuntime":{"items":{"properties":{"timeout":{"type":["integer","null"]}}}},"poststart":{"items":{"properties":{"timeout":{"type":["integer","null"]}}}},"poststop":{"items":{"properties":{"timeout":{"type":["integer","null"]}}}}}},"netns":0}};
 
 function validate100(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -15257,11 +15257,11 @@ vErrors.push(err24);
 errors++;
 }
 }
-if(data.ids !== undefined){
-let data8 = data.ids;
-if(data8 && typeof data8 == "object" && !Array.isArray(data8)){
-if(data8.uid === undefined){
-const err25 = {instancePath:instancePath+"/ids",schemaPath:"#/properties/ids/required",keyword:"required",params:{missingProperty: "uid"},message:"must have required property '"+"uid"+"'"};
+if(data.groups !== undefined){
+let data8 = data.groups;
+if(Array.isArray(data8)){
+if(data8.length > 64){
+const err25 = {instancePath:instancePath+"/groups",schemaPath:"#/properties/groups/maxItems",keyword:"maxItems",params:{limit: 64},message:"must NOT have more than 64 items"};
 if(vErrors === null){
 vErrors = [err25];
 }
@@ -15270,8 +15270,11 @@ vErrors.push(err25);
 }
 errors++;
 }
-if(data8.gid === undefined){
-const err26 = {instancePath:instancePath+"/ids",schemaPath:"#/properties/ids/required",keyword:"required",params:{missingProperty: "gid"},message:"must have required property '"+"gid"+"'"};
+const len0 = data8.length;
+for(let i0=0; i0<len0; i0++){
+let data9 = data8[i0];
+if(!(((typeof data9 == "number") && (!(data9 % 1) && !isNaN(data9))) && (isFinite(data9)))){
+const err26 = {instancePath:instancePath+"/groups/" + i0,schemaPath:"#/properties/groups/items/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err26];
 }
@@ -15280,8 +15283,9 @@ vErrors.push(err26);
 }
 errors++;
 }
-if(data8.count === undefined){
-const err27 = {instancePath:instancePath+"/ids",schemaPath:"#/properties/ids/required",keyword:"required",params:{missingProperty: "count"},message:"must have required property '"+"count"+"'"};
+if((typeof data9 == "number") && (isFinite(data9))){
+if(data9 > 4294967294 || isNaN(data9)){
+const err27 = {instancePath:instancePath+"/groups/" + i0,schemaPath:"#/properties/groups/items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4294967294},message:"must be <= 4294967294"};
 if(vErrors === null){
 vErrors = [err27];
 }
@@ -15290,9 +15294,8 @@ vErrors.push(err27);
 }
 errors++;
 }
-for(const key2 in data8){
-if(!(((key2 === "uid") || (key2 === "gid")) || (key2 === "count"))){
-const err28 = {instancePath:instancePath+"/ids",schemaPath:"#/properties/ids/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key2},message:"must NOT have additional properties"};
+if(data9 < 0 || isNaN(data9)){
+const err28 = {instancePath:instancePath+"/groups/" + i0,schemaPath:"#/properties/groups/items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err28];
 }
@@ -15302,10 +15305,19 @@ vErrors.push(err28);
 errors++;
 }
 }
-if(data8.uid !== undefined){
-let data9 = data8.uid;
-if(!(((typeof data9 == "number") && (!(data9 % 1) && !isNaN(data9))) && (isFinite(data9)))){
-const err29 = {instancePath:instancePath+"/ids/uid",schemaPath:"#/properties/ids/properties/uid/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+}
+let i1 = data8.length;
+let j0;
+if(i1 > 1){
+const indices0 = {};
+for(;i1--;){
+let item0 = data8[i1];
+if(!(((typeof item0 == "number") && (!(item0 % 1) && !isNaN(item0))) && (isFinite(item0)))){
+continue;
+}
+if(typeof indices0[item0] == "number"){
+j0 = indices0[item0];
+const err29 = {instancePath:instancePath+"/groups",schemaPath:"#/properties/groups/uniqueItems",keyword:"uniqueItems",params:{i: i1, j: j0},message:"must NOT have duplicate items (items ## "+j0+" and "+i1+" are identical)"};
 if(vErrors === null){
 vErrors = [err29];
 }
@@ -15313,10 +15325,14 @@ else {
 vErrors.push(err29);
 }
 errors++;
+break;
 }
-if((typeof data9 == "number") && (isFinite(data9))){
-if(data9 > 4294967294 || isNaN(data9)){
-const err30 = {instancePath:instancePath+"/ids/uid",schemaPath:"#/properties/ids/properties/uid/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4294967294},message:"must be <= 4294967294"};
+indices0[item0] = i1;
+}
+}
+}
+else {
+const err30 = {instancePath:instancePath+"/groups",schemaPath:"#/properties/groups/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err30];
 }
@@ -15325,8 +15341,12 @@ vErrors.push(err30);
 }
 errors++;
 }
-if(data9 < 0 || isNaN(data9)){
-const err31 = {instancePath:instancePath+"/ids/uid",schemaPath:"#/properties/ids/properties/uid/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+if(data.ids !== undefined){
+let data10 = data.ids;
+if(data10 && typeof data10 == "object" && !Array.isArray(data10)){
+if(data10.uid === undefined){
+const err31 = {instancePath:instancePath+"/ids",schemaPath:"#/properties/ids/required",keyword:"required",params:{missingProperty: "uid"},message:"must have required property '"+"uid"+"'"};
 if(vErrors === null){
 vErrors = [err31];
 }
@@ -15335,12 +15355,8 @@ vErrors.push(err31);
 }
 errors++;
 }
-}
-}
-if(data8.gid !== undefined){
-let data10 = data8.gid;
-if(!(((typeof data10 == "number") && (!(data10 % 1) && !isNaN(data10))) && (isFinite(data10)))){
-const err32 = {instancePath:instancePath+"/ids/gid",schemaPath:"#/properties/ids/properties/gid/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data10.gid === undefined){
+const err32 = {instancePath:instancePath+"/ids",schemaPath:"#/properties/ids/required",keyword:"required",params:{missingProperty: "gid"},message:"must have required property '"+"gid"+"'"};
 if(vErrors === null){
 vErrors = [err32];
 }
@@ -15349,9 +15365,8 @@ vErrors.push(err32);
 }
 errors++;
 }
-if((typeof data10 == "number") && (isFinite(data10))){
-if(data10 > 4294967294 || isNaN(data10)){
-const err33 = {instancePath:instancePath+"/ids/gid",schemaPath:"#/properties/ids/properties/gid/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4294967294},message:"must be <= 4294967294"};
+if(data10.count === undefined){
+const err33 = {instancePath:instancePath+"/ids",schemaPath:"#/properties/ids/required",keyword:"required",params:{missingProperty: "count"},message:"must have required property '"+"count"+"'"};
 if(vErrors === null){
 vErrors = [err33];
 }
@@ -15360,8 +15375,9 @@ vErrors.push(err33);
 }
 errors++;
 }
-if(data10 < 0 || isNaN(data10)){
-const err34 = {instancePath:instancePath+"/ids/gid",schemaPath:"#/properties/ids/properties/gid/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+for(const key2 in data10){
+if(!(((key2 === "uid") || (key2 === "gid")) || (key2 === "count"))){
+const err34 = {instancePath:instancePath+"/ids",schemaPath:"#/properties/ids/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key2},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err34];
 }
@@ -15371,11 +15387,10 @@ vErrors.push(err34);
 errors++;
 }
 }
-}
-if(data8.count !== undefined){
-let data11 = data8.count;
+if(data10.uid !== undefined){
+let data11 = data10.uid;
 if(!(((typeof data11 == "number") && (!(data11 % 1) && !isNaN(data11))) && (isFinite(data11)))){
-const err35 = {instancePath:instancePath+"/ids/count",schemaPath:"#/properties/ids/properties/count/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+const err35 = {instancePath:instancePath+"/ids/uid",schemaPath:"#/properties/ids/properties/uid/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err35];
 }
@@ -15385,8 +15400,8 @@ vErrors.push(err35);
 errors++;
 }
 if((typeof data11 == "number") && (isFinite(data11))){
-if(data11 > 4294967295 || isNaN(data11)){
-const err36 = {instancePath:instancePath+"/ids/count",schemaPath:"#/properties/ids/properties/count/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4294967295},message:"must be <= 4294967295"};
+if(data11 > 4294967294 || isNaN(data11)){
+const err36 = {instancePath:instancePath+"/ids/uid",schemaPath:"#/properties/ids/properties/uid/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4294967294},message:"must be <= 4294967294"};
 if(vErrors === null){
 vErrors = [err36];
 }
@@ -15395,8 +15410,8 @@ vErrors.push(err36);
 }
 errors++;
 }
-if(data11 < 2 || isNaN(data11)){
-const err37 = {instancePath:instancePath+"/ids/count",schemaPath:"#/properties/ids/properties/count/minimum",keyword:"minimum",params:{comparison: ">=", limit: 2},message:"must be >= 2"};
+if(data11 < 0 || isNaN(data11)){
+const err37 = {instancePath:instancePath+"/ids/uid",schemaPath:"#/properties/ids/properties/uid/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err37];
 }
@@ -15407,9 +15422,10 @@ errors++;
 }
 }
 }
-}
-else {
-const err38 = {instancePath:instancePath+"/ids",schemaPath:"#/properties/ids/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data10.gid !== undefined){
+let data12 = data10.gid;
+if(!(((typeof data12 == "number") && (!(data12 % 1) && !isNaN(data12))) && (isFinite(data12)))){
+const err38 = {instancePath:instancePath+"/ids/gid",schemaPath:"#/properties/ids/properties/gid/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err38];
 }
@@ -15418,10 +15434,9 @@ vErrors.push(err38);
 }
 errors++;
 }
-}
-if(data.terminal !== undefined){
-if(typeof data.terminal !== "boolean"){
-const err39 = {instancePath:instancePath+"/terminal",schemaPath:"#/properties/terminal/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if((typeof data12 == "number") && (isFinite(data12))){
+if(data12 > 4294967294 || isNaN(data12)){
+const err39 = {instancePath:instancePath+"/ids/gid",schemaPath:"#/properties/ids/properties/gid/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4294967294},message:"must be <= 4294967294"};
 if(vErrors === null){
 vErrors = [err39];
 }
@@ -15430,10 +15445,8 @@ vErrors.push(err39);
 }
 errors++;
 }
-}
-if(data.engine !== undefined){
-if(typeof data.engine !== "boolean"){
-const err40 = {instancePath:instancePath+"/engine",schemaPath:"#/properties/engine/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(data12 < 0 || isNaN(data12)){
+const err40 = {instancePath:instancePath+"/ids/gid",schemaPath:"#/properties/ids/properties/gid/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err40];
 }
@@ -15443,13 +15456,11 @@ vErrors.push(err40);
 errors++;
 }
 }
-if(data.rootRules !== undefined){
-let data14 = data.rootRules;
-const _errs37 = errors;
-let valid4 = false;
-const _errs38 = errors;
-if(data14 !== null){
-const err41 = {instancePath:instancePath+"/rootRules",schemaPath:"#/properties/rootRules/anyOf/0/type",keyword:"type",params:{type: "null"},message:"must be null"};
+}
+if(data10.count !== undefined){
+let data13 = data10.count;
+if(!(((typeof data13 == "number") && (!(data13 % 1) && !isNaN(data13))) && (isFinite(data13)))){
+const err41 = {instancePath:instancePath+"/ids/count",schemaPath:"#/properties/ids/properties/count/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err41];
 }
@@ -15458,16 +15469,9 @@ vErrors.push(err41);
 }
 errors++;
 }
-var _valid1 = _errs38 === errors;
-valid4 = valid4 || _valid1;
-const _errs40 = errors;
-if(Array.isArray(data14)){
-const len0 = data14.length;
-for(let i0=0; i0<len0; i0++){
-let data15 = data14[i0];
-if(data15 && typeof data15 == "object" && !Array.isArray(data15)){
-if(data15.clause === undefined){
-const err42 = {instancePath:instancePath+"/rootRules/" + i0,schemaPath:"#/properties/rootRules/anyOf/1/items/required",keyword:"required",params:{missingProperty: "clause"},message:"must have required property '"+"clause"+"'"};
+if((typeof data13 == "number") && (isFinite(data13))){
+if(data13 > 4294967295 || isNaN(data13)){
+const err42 = {instancePath:instancePath+"/ids/count",schemaPath:"#/properties/ids/properties/count/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4294967295},message:"must be <= 4294967295"};
 if(vErrors === null){
 vErrors = [err42];
 }
@@ -15476,8 +15480,8 @@ vErrors.push(err42);
 }
 errors++;
 }
-if(data15.target === undefined){
-const err43 = {instancePath:instancePath+"/rootRules/" + i0,schemaPath:"#/properties/rootRules/anyOf/1/items/required",keyword:"required",params:{missingProperty: "target"},message:"must have required property '"+"target"+"'"};
+if(data13 < 2 || isNaN(data13)){
+const err43 = {instancePath:instancePath+"/ids/count",schemaPath:"#/properties/ids/properties/count/minimum",keyword:"minimum",params:{comparison: ">=", limit: 2},message:"must be >= 2"};
 if(vErrors === null){
 vErrors = [err43];
 }
@@ -15486,8 +15490,11 @@ vErrors.push(err43);
 }
 errors++;
 }
-if(data15.rights === undefined){
-const err44 = {instancePath:instancePath+"/rootRules/" + i0,schemaPath:"#/properties/rootRules/anyOf/1/items/required",keyword:"required",params:{missingProperty: "rights"},message:"must have required property '"+"rights"+"'"};
+}
+}
+}
+else {
+const err44 = {instancePath:instancePath+"/ids",schemaPath:"#/properties/ids/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err44];
 }
@@ -15496,9 +15503,10 @@ vErrors.push(err44);
 }
 errors++;
 }
-for(const key3 in data15){
-if(!(((key3 === "clause") || (key3 === "target")) || (key3 === "rights"))){
-const err45 = {instancePath:instancePath+"/rootRules/" + i0,schemaPath:"#/properties/rootRules/anyOf/1/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key3},message:"must NOT have additional properties"};
+}
+if(data.terminal !== undefined){
+if(typeof data.terminal !== "boolean"){
+const err45 = {instancePath:instancePath+"/terminal",schemaPath:"#/properties/terminal/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err45];
 }
@@ -15508,9 +15516,9 @@ vErrors.push(err45);
 errors++;
 }
 }
-if(data15.clause !== undefined){
-if(typeof data15.clause !== "string"){
-const err46 = {instancePath:instancePath+"/rootRules/" + i0+"/clause",schemaPath:"#/properties/rootRules/anyOf/1/items/properties/clause/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data.engine !== undefined){
+if(typeof data.engine !== "boolean"){
+const err46 = {instancePath:instancePath+"/engine",schemaPath:"#/properties/engine/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err46];
 }
@@ -15520,9 +15528,13 @@ vErrors.push(err46);
 errors++;
 }
 }
-if(data15.target !== undefined){
-if(typeof data15.target !== "string"){
-const err47 = {instancePath:instancePath+"/rootRules/" + i0+"/target",schemaPath:"#/properties/rootRules/anyOf/1/items/properties/target/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data.rootRules !== undefined){
+let data16 = data.rootRules;
+const _errs41 = errors;
+let valid7 = false;
+const _errs42 = errors;
+if(data16 !== null){
+const err47 = {instancePath:instancePath+"/rootRules",schemaPath:"#/properties/rootRules/anyOf/0/type",keyword:"type",params:{type: "null"},message:"must be null"};
 if(vErrors === null){
 vErrors = [err47];
 }
@@ -15531,14 +15543,16 @@ vErrors.push(err47);
 }
 errors++;
 }
-}
-if(data15.rights !== undefined){
-let data18 = data15.rights;
-if(Array.isArray(data18)){
-const len1 = data18.length;
-for(let i1=0; i1<len1; i1++){
-if(typeof data18[i1] !== "string"){
-const err48 = {instancePath:instancePath+"/rootRules/" + i0+"/rights/" + i1,schemaPath:"#/properties/rootRules/anyOf/1/items/properties/rights/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+var _valid1 = _errs42 === errors;
+valid7 = valid7 || _valid1;
+const _errs44 = errors;
+if(Array.isArray(data16)){
+const len1 = data16.length;
+for(let i2=0; i2<len1; i2++){
+let data17 = data16[i2];
+if(data17 && typeof data17 == "object" && !Array.isArray(data17)){
+if(data17.clause === undefined){
+const err48 = {instancePath:instancePath+"/rootRules/" + i2,schemaPath:"#/properties/rootRules/anyOf/1/items/required",keyword:"required",params:{missingProperty: "clause"},message:"must have required property '"+"clause"+"'"};
 if(vErrors === null){
 vErrors = [err48];
 }
@@ -15547,10 +15561,8 @@ vErrors.push(err48);
 }
 errors++;
 }
-}
-}
-else {
-const err49 = {instancePath:instancePath+"/rootRules/" + i0+"/rights",schemaPath:"#/properties/rootRules/anyOf/1/items/properties/rights/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data17.target === undefined){
+const err49 = {instancePath:instancePath+"/rootRules/" + i2,schemaPath:"#/properties/rootRules/anyOf/1/items/required",keyword:"required",params:{missingProperty: "target"},message:"must have required property '"+"target"+"'"};
 if(vErrors === null){
 vErrors = [err49];
 }
@@ -15559,10 +15571,8 @@ vErrors.push(err49);
 }
 errors++;
 }
-}
-}
-else {
-const err50 = {instancePath:instancePath+"/rootRules/" + i0,schemaPath:"#/properties/rootRules/anyOf/1/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data17.rights === undefined){
+const err50 = {instancePath:instancePath+"/rootRules/" + i2,schemaPath:"#/properties/rootRules/anyOf/1/items/required",keyword:"required",params:{missingProperty: "rights"},message:"must have required property '"+"rights"+"'"};
 if(vErrors === null){
 vErrors = [err50];
 }
@@ -15571,10 +15581,9 @@ vErrors.push(err50);
 }
 errors++;
 }
-}
-}
-else {
-const err51 = {instancePath:instancePath+"/rootRules",schemaPath:"#/properties/rootRules/anyOf/1/type",keyword:"type",params:{type: "array"},message:"must be array"};
+for(const key3 in data17){
+if(!(((key3 === "clause") || (key3 === "target")) || (key3 === "rights"))){
+const err51 = {instancePath:instancePath+"/rootRules/" + i2,schemaPath:"#/properties/rootRules/anyOf/1/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key3},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err51];
 }
@@ -15583,10 +15592,10 @@ vErrors.push(err51);
 }
 errors++;
 }
-var _valid1 = _errs40 === errors;
-valid4 = valid4 || _valid1;
-if(!valid4){
-const err52 = {instancePath:instancePath+"/rootRules",schemaPath:"#/properties/rootRules/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+}
+if(data17.clause !== undefined){
+if(typeof data17.clause !== "string"){
+const err52 = {instancePath:instancePath+"/rootRules/" + i2+"/clause",schemaPath:"#/properties/rootRules/anyOf/1/items/properties/clause/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err52];
 }
@@ -15595,24 +15604,10 @@ vErrors.push(err52);
 }
 errors++;
 }
-else {
-errors = _errs37;
-if(vErrors !== null){
-if(_errs37){
-vErrors.length = _errs37;
 }
-else {
-vErrors = null;
-}
-}
-}
-}
-if(data.hooks !== undefined){
-let data20 = data.hooks;
-if(data20 && typeof data20 == "object" && !Array.isArray(data20)){
-for(const key4 in data20){
-if(!((((key4 === "prestart") || (key4 === "createRuntime")) || (key4 === "poststart")) || (key4 === "poststop"))){
-const err53 = {instancePath:instancePath+"/hooks",schemaPath:"#/properties/hooks/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key4},message:"must NOT have additional properties"};
+if(data17.target !== undefined){
+if(typeof data17.target !== "string"){
+const err53 = {instancePath:instancePath+"/rootRules/" + i2+"/target",schemaPath:"#/properties/rootRules/anyOf/1/items/properties/target/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err53];
 }
@@ -15622,15 +15617,13 @@ vErrors.push(err53);
 errors++;
 }
 }
-if(data20.prestart !== undefined){
-let data21 = data20.prestart;
-if(Array.isArray(data21)){
-const len2 = data21.length;
-for(let i2=0; i2<len2; i2++){
-let data22 = data21[i2];
-if(data22 && typeof data22 == "object" && !Array.isArray(data22)){
-if(data22.path === undefined){
-const err54 = {instancePath:instancePath+"/hooks/prestart/" + i2,schemaPath:"#/properties/hooks/properties/prestart/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
+if(data17.rights !== undefined){
+let data20 = data17.rights;
+if(Array.isArray(data20)){
+const len2 = data20.length;
+for(let i3=0; i3<len2; i3++){
+if(typeof data20[i3] !== "string"){
+const err54 = {instancePath:instancePath+"/rootRules/" + i2+"/rights/" + i3,schemaPath:"#/properties/rootRules/anyOf/1/items/properties/rights/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err54];
 }
@@ -15639,8 +15632,10 @@ vErrors.push(err54);
 }
 errors++;
 }
-if(data22.args === undefined){
-const err55 = {instancePath:instancePath+"/hooks/prestart/" + i2,schemaPath:"#/properties/hooks/properties/prestart/items/required",keyword:"required",params:{missingProperty: "args"},message:"must have required property '"+"args"+"'"};
+}
+}
+else {
+const err55 = {instancePath:instancePath+"/rootRules/" + i2+"/rights",schemaPath:"#/properties/rootRules/anyOf/1/items/properties/rights/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err55];
 }
@@ -15649,8 +15644,10 @@ vErrors.push(err55);
 }
 errors++;
 }
-if(data22.env === undefined){
-const err56 = {instancePath:instancePath+"/hooks/prestart/" + i2,schemaPath:"#/properties/hooks/properties/prestart/items/required",keyword:"required",params:{missingProperty: "env"},message:"must have required property '"+"env"+"'"};
+}
+}
+else {
+const err56 = {instancePath:instancePath+"/rootRules/" + i2,schemaPath:"#/properties/rootRules/anyOf/1/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err56];
 }
@@ -15659,8 +15656,10 @@ vErrors.push(err56);
 }
 errors++;
 }
-if(data22.timeout === undefined){
-const err57 = {instancePath:instancePath+"/hooks/prestart/" + i2,schemaPath:"#/properties/hooks/properties/prestart/items/required",keyword:"required",params:{missingProperty: "timeout"},message:"must have required property '"+"timeout"+"'"};
+}
+}
+else {
+const err57 = {instancePath:instancePath+"/rootRules",schemaPath:"#/properties/rootRules/anyOf/1/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err57];
 }
@@ -15669,9 +15668,10 @@ vErrors.push(err57);
 }
 errors++;
 }
-for(const key5 in data22){
-if(!((((key5 === "path") || (key5 === "args")) || (key5 === "env")) || (key5 === "timeout"))){
-const err58 = {instancePath:instancePath+"/hooks/prestart/" + i2,schemaPath:"#/properties/hooks/properties/prestart/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key5},message:"must NOT have additional properties"};
+var _valid1 = _errs44 === errors;
+valid7 = valid7 || _valid1;
+if(!valid7){
+const err58 = {instancePath:instancePath+"/rootRules",schemaPath:"#/properties/rootRules/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err58];
 }
@@ -15680,10 +15680,24 @@ vErrors.push(err58);
 }
 errors++;
 }
+else {
+errors = _errs41;
+if(vErrors !== null){
+if(_errs41){
+vErrors.length = _errs41;
 }
-if(data22.path !== undefined){
-if(typeof data22.path !== "string"){
-const err59 = {instancePath:instancePath+"/hooks/prestart/" + i2+"/path",schemaPath:"#/properties/hooks/properties/prestart/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
+else {
+vErrors = null;
+}
+}
+}
+}
+if(data.hooks !== undefined){
+let data22 = data.hooks;
+if(data22 && typeof data22 == "object" && !Array.isArray(data22)){
+for(const key4 in data22){
+if(!((((key4 === "prestart") || (key4 === "createRuntime")) || (key4 === "poststart")) || (key4 === "poststop"))){
+const err59 = {instancePath:instancePath+"/hooks",schemaPath:"#/properties/hooks/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key4},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err59];
 }
@@ -15693,13 +15707,15 @@ vErrors.push(err59);
 errors++;
 }
 }
-if(data22.args !== undefined){
-let data24 = data22.args;
-if(Array.isArray(data24)){
-const len3 = data24.length;
-for(let i3=0; i3<len3; i3++){
-if(typeof data24[i3] !== "string"){
-const err60 = {instancePath:instancePath+"/hooks/prestart/" + i2+"/args/" + i3,schemaPath:"#/properties/hooks/properties/prestart/items/properties/args/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data22.prestart !== undefined){
+let data23 = data22.prestart;
+if(Array.isArray(data23)){
+const len3 = data23.length;
+for(let i4=0; i4<len3; i4++){
+let data24 = data23[i4];
+if(data24 && typeof data24 == "object" && !Array.isArray(data24)){
+if(data24.path === undefined){
+const err60 = {instancePath:instancePath+"/hooks/prestart/" + i4,schemaPath:"#/properties/hooks/properties/prestart/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
 if(vErrors === null){
 vErrors = [err60];
 }
@@ -15708,10 +15724,8 @@ vErrors.push(err60);
 }
 errors++;
 }
-}
-}
-else {
-const err61 = {instancePath:instancePath+"/hooks/prestart/" + i2+"/args",schemaPath:"#/properties/hooks/properties/prestart/items/properties/args/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data24.args === undefined){
+const err61 = {instancePath:instancePath+"/hooks/prestart/" + i4,schemaPath:"#/properties/hooks/properties/prestart/items/required",keyword:"required",params:{missingProperty: "args"},message:"must have required property '"+"args"+"'"};
 if(vErrors === null){
 vErrors = [err61];
 }
@@ -15720,14 +15734,8 @@ vErrors.push(err61);
 }
 errors++;
 }
-}
-if(data22.env !== undefined){
-let data26 = data22.env;
-if(Array.isArray(data26)){
-const len4 = data26.length;
-for(let i4=0; i4<len4; i4++){
-if(typeof data26[i4] !== "string"){
-const err62 = {instancePath:instancePath+"/hooks/prestart/" + i2+"/env/" + i4,schemaPath:"#/properties/hooks/properties/prestart/items/properties/env/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data24.env === undefined){
+const err62 = {instancePath:instancePath+"/hooks/prestart/" + i4,schemaPath:"#/properties/hooks/properties/prestart/items/required",keyword:"required",params:{missingProperty: "env"},message:"must have required property '"+"env"+"'"};
 if(vErrors === null){
 vErrors = [err62];
 }
@@ -15736,10 +15744,8 @@ vErrors.push(err62);
 }
 errors++;
 }
-}
-}
-else {
-const err63 = {instancePath:instancePath+"/hooks/prestart/" + i2+"/env",schemaPath:"#/properties/hooks/properties/prestart/items/properties/env/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data24.timeout === undefined){
+const err63 = {instancePath:instancePath+"/hooks/prestart/" + i4,schemaPath:"#/properties/hooks/properties/prestart/items/required",keyword:"required",params:{missingProperty: "timeout"},message:"must have required property '"+"timeout"+"'"};
 if(vErrors === null){
 vErrors = [err63];
 }
@@ -15748,11 +15754,9 @@ vErrors.push(err63);
 }
 errors++;
 }
-}
-if(data22.timeout !== undefined){
-let data28 = data22.timeout;
-if((!(((typeof data28 == "number") && (!(data28 % 1) && !isNaN(data28))) && (isFinite(data28)))) && (data28 !== null)){
-const err64 = {instancePath:instancePath+"/hooks/prestart/" + i2+"/timeout",schemaPath:"#/properties/hooks/properties/prestart/items/properties/timeout/type",keyword:"type",params:{type: schema154.properties.hooks.properties.prestart.items.properties.timeout.type},message:"must be integer,null"};
+for(const key5 in data24){
+if(!((((key5 === "path") || (key5 === "args")) || (key5 === "env")) || (key5 === "timeout"))){
+const err64 = {instancePath:instancePath+"/hooks/prestart/" + i4,schemaPath:"#/properties/hooks/properties/prestart/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key5},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err64];
 }
@@ -15762,9 +15766,9 @@ vErrors.push(err64);
 errors++;
 }
 }
-}
-else {
-const err65 = {instancePath:instancePath+"/hooks/prestart/" + i2,schemaPath:"#/properties/hooks/properties/prestart/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data24.path !== undefined){
+if(typeof data24.path !== "string"){
+const err65 = {instancePath:instancePath+"/hooks/prestart/" + i4+"/path",schemaPath:"#/properties/hooks/properties/prestart/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err65];
 }
@@ -15774,9 +15778,13 @@ vErrors.push(err65);
 errors++;
 }
 }
-}
-else {
-const err66 = {instancePath:instancePath+"/hooks/prestart",schemaPath:"#/properties/hooks/properties/prestart/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data24.args !== undefined){
+let data26 = data24.args;
+if(Array.isArray(data26)){
+const len4 = data26.length;
+for(let i5=0; i5<len4; i5++){
+if(typeof data26[i5] !== "string"){
+const err66 = {instancePath:instancePath+"/hooks/prestart/" + i4+"/args/" + i5,schemaPath:"#/properties/hooks/properties/prestart/items/properties/args/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err66];
 }
@@ -15786,15 +15794,9 @@ vErrors.push(err66);
 errors++;
 }
 }
-if(data20.createRuntime !== undefined){
-let data29 = data20.createRuntime;
-if(Array.isArray(data29)){
-const len5 = data29.length;
-for(let i5=0; i5<len5; i5++){
-let data30 = data29[i5];
-if(data30 && typeof data30 == "object" && !Array.isArray(data30)){
-if(data30.path === undefined){
-const err67 = {instancePath:instancePath+"/hooks/createRuntime/" + i5,schemaPath:"#/properties/hooks/properties/createRuntime/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
+}
+else {
+const err67 = {instancePath:instancePath+"/hooks/prestart/" + i4+"/args",schemaPath:"#/properties/hooks/properties/prestart/items/properties/args/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err67];
 }
@@ -15803,8 +15805,14 @@ vErrors.push(err67);
 }
 errors++;
 }
-if(data30.args === undefined){
-const err68 = {instancePath:instancePath+"/hooks/createRuntime/" + i5,schemaPath:"#/properties/hooks/properties/createRuntime/items/required",keyword:"required",params:{missingProperty: "args"},message:"must have required property '"+"args"+"'"};
+}
+if(data24.env !== undefined){
+let data28 = data24.env;
+if(Array.isArray(data28)){
+const len5 = data28.length;
+for(let i6=0; i6<len5; i6++){
+if(typeof data28[i6] !== "string"){
+const err68 = {instancePath:instancePath+"/hooks/prestart/" + i4+"/env/" + i6,schemaPath:"#/properties/hooks/properties/prestart/items/properties/env/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err68];
 }
@@ -15813,8 +15821,10 @@ vErrors.push(err68);
 }
 errors++;
 }
-if(data30.env === undefined){
-const err69 = {instancePath:instancePath+"/hooks/createRuntime/" + i5,schemaPath:"#/properties/hooks/properties/createRuntime/items/required",keyword:"required",params:{missingProperty: "env"},message:"must have required property '"+"env"+"'"};
+}
+}
+else {
+const err69 = {instancePath:instancePath+"/hooks/prestart/" + i4+"/env",schemaPath:"#/properties/hooks/properties/prestart/items/properties/env/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err69];
 }
@@ -15823,8 +15833,11 @@ vErrors.push(err69);
 }
 errors++;
 }
-if(data30.timeout === undefined){
-const err70 = {instancePath:instancePath+"/hooks/createRuntime/" + i5,schemaPath:"#/properties/hooks/properties/createRuntime/items/required",keyword:"required",params:{missingProperty: "timeout"},message:"must have required property '"+"timeout"+"'"};
+}
+if(data24.timeout !== undefined){
+let data30 = data24.timeout;
+if((!(((typeof data30 == "number") && (!(data30 % 1) && !isNaN(data30))) && (isFinite(data30)))) && (data30 !== null)){
+const err70 = {instancePath:instancePath+"/hooks/prestart/" + i4+"/timeout",schemaPath:"#/properties/hooks/properties/prestart/items/properties/timeout/type",keyword:"type",params:{type: schema154.properties.hooks.properties.prestart.items.properties.timeout.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err70];
 }
@@ -15833,9 +15846,10 @@ vErrors.push(err70);
 }
 errors++;
 }
-for(const key6 in data30){
-if(!((((key6 === "path") || (key6 === "args")) || (key6 === "env")) || (key6 === "timeout"))){
-const err71 = {instancePath:instancePath+"/hooks/createRuntime/" + i5,schemaPath:"#/properties/hooks/properties/createRuntime/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key6},message:"must NOT have additional properties"};
+}
+}
+else {
+const err71 = {instancePath:instancePath+"/hooks/prestart/" + i4,schemaPath:"#/properties/hooks/properties/prestart/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err71];
 }
@@ -15845,9 +15859,9 @@ vErrors.push(err71);
 errors++;
 }
 }
-if(data30.path !== undefined){
-if(typeof data30.path !== "string"){
-const err72 = {instancePath:instancePath+"/hooks/createRuntime/" + i5+"/path",schemaPath:"#/properties/hooks/properties/createRuntime/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+else {
+const err72 = {instancePath:instancePath+"/hooks/prestart",schemaPath:"#/properties/hooks/properties/prestart/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err72];
 }
@@ -15857,13 +15871,15 @@ vErrors.push(err72);
 errors++;
 }
 }
-if(data30.args !== undefined){
-let data32 = data30.args;
-if(Array.isArray(data32)){
-const len6 = data32.length;
-for(let i6=0; i6<len6; i6++){
-if(typeof data32[i6] !== "string"){
-const err73 = {instancePath:instancePath+"/hooks/createRuntime/" + i5+"/args/" + i6,schemaPath:"#/properties/hooks/properties/createRuntime/items/properties/args/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data22.createRuntime !== undefined){
+let data31 = data22.createRuntime;
+if(Array.isArray(data31)){
+const len6 = data31.length;
+for(let i7=0; i7<len6; i7++){
+let data32 = data31[i7];
+if(data32 && typeof data32 == "object" && !Array.isArray(data32)){
+if(data32.path === undefined){
+const err73 = {instancePath:instancePath+"/hooks/createRuntime/" + i7,schemaPath:"#/properties/hooks/properties/createRuntime/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
 if(vErrors === null){
 vErrors = [err73];
 }
@@ -15872,10 +15888,8 @@ vErrors.push(err73);
 }
 errors++;
 }
-}
-}
-else {
-const err74 = {instancePath:instancePath+"/hooks/createRuntime/" + i5+"/args",schemaPath:"#/properties/hooks/properties/createRuntime/items/properties/args/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data32.args === undefined){
+const err74 = {instancePath:instancePath+"/hooks/createRuntime/" + i7,schemaPath:"#/properties/hooks/properties/createRuntime/items/required",keyword:"required",params:{missingProperty: "args"},message:"must have required property '"+"args"+"'"};
 if(vErrors === null){
 vErrors = [err74];
 }
@@ -15884,14 +15898,8 @@ vErrors.push(err74);
 }
 errors++;
 }
-}
-if(data30.env !== undefined){
-let data34 = data30.env;
-if(Array.isArray(data34)){
-const len7 = data34.length;
-for(let i7=0; i7<len7; i7++){
-if(typeof data34[i7] !== "string"){
-const err75 = {instancePath:instancePath+"/hooks/createRuntime/" + i5+"/env/" + i7,schemaPath:"#/properties/hooks/properties/createRuntime/items/properties/env/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data32.env === undefined){
+const err75 = {instancePath:instancePath+"/hooks/createRuntime/" + i7,schemaPath:"#/properties/hooks/properties/createRuntime/items/required",keyword:"required",params:{missingProperty: "env"},message:"must have required property '"+"env"+"'"};
 if(vErrors === null){
 vErrors = [err75];
 }
@@ -15900,10 +15908,8 @@ vErrors.push(err75);
 }
 errors++;
 }
-}
-}
-else {
-const err76 = {instancePath:instancePath+"/hooks/createRuntime/" + i5+"/env",schemaPath:"#/properties/hooks/properties/createRuntime/items/properties/env/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data32.timeout === undefined){
+const err76 = {instancePath:instancePath+"/hooks/createRuntime/" + i7,schemaPath:"#/properties/hooks/properties/createRuntime/items/required",keyword:"required",params:{missingProperty: "timeout"},message:"must have required property '"+"timeout"+"'"};
 if(vErrors === null){
 vErrors = [err76];
 }
@@ -15912,11 +15918,9 @@ vErrors.push(err76);
 }
 errors++;
 }
-}
-if(data30.timeout !== undefined){
-let data36 = data30.timeout;
-if((!(((typeof data36 == "number") && (!(data36 % 1) && !isNaN(data36))) && (isFinite(data36)))) && (data36 !== null)){
-const err77 = {instancePath:instancePath+"/hooks/createRuntime/" + i5+"/timeout",schemaPath:"#/properties/hooks/properties/createRuntime/items/properties/timeout/type",keyword:"type",params:{type: schema154.properties.hooks.properties.createRuntime.items.properties.timeout.type},message:"must be integer,null"};
+for(const key6 in data32){
+if(!((((key6 === "path") || (key6 === "args")) || (key6 === "env")) || (key6 === "timeout"))){
+const err77 = {instancePath:instancePath+"/hooks/createRuntime/" + i7,schemaPath:"#/properties/hooks/properties/createRuntime/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key6},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err77];
 }
@@ -15926,9 +15930,9 @@ vErrors.push(err77);
 errors++;
 }
 }
-}
-else {
-const err78 = {instancePath:instancePath+"/hooks/createRuntime/" + i5,schemaPath:"#/properties/hooks/properties/createRuntime/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data32.path !== undefined){
+if(typeof data32.path !== "string"){
+const err78 = {instancePath:instancePath+"/hooks/createRuntime/" + i7+"/path",schemaPath:"#/properties/hooks/properties/createRuntime/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err78];
 }
@@ -15938,9 +15942,13 @@ vErrors.push(err78);
 errors++;
 }
 }
-}
-else {
-const err79 = {instancePath:instancePath+"/hooks/createRuntime",schemaPath:"#/properties/hooks/properties/createRuntime/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data32.args !== undefined){
+let data34 = data32.args;
+if(Array.isArray(data34)){
+const len7 = data34.length;
+for(let i8=0; i8<len7; i8++){
+if(typeof data34[i8] !== "string"){
+const err79 = {instancePath:instancePath+"/hooks/createRuntime/" + i7+"/args/" + i8,schemaPath:"#/properties/hooks/properties/createRuntime/items/properties/args/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err79];
 }
@@ -15950,15 +15958,9 @@ vErrors.push(err79);
 errors++;
 }
 }
-if(data20.poststart !== undefined){
-let data37 = data20.poststart;
-if(Array.isArray(data37)){
-const len8 = data37.length;
-for(let i8=0; i8<len8; i8++){
-let data38 = data37[i8];
-if(data38 && typeof data38 == "object" && !Array.isArray(data38)){
-if(data38.path === undefined){
-const err80 = {instancePath:instancePath+"/hooks/poststart/" + i8,schemaPath:"#/properties/hooks/properties/poststart/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
+}
+else {
+const err80 = {instancePath:instancePath+"/hooks/createRuntime/" + i7+"/args",schemaPath:"#/properties/hooks/properties/createRuntime/items/properties/args/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err80];
 }
@@ -15967,8 +15969,14 @@ vErrors.push(err80);
 }
 errors++;
 }
-if(data38.args === undefined){
-const err81 = {instancePath:instancePath+"/hooks/poststart/" + i8,schemaPath:"#/properties/hooks/properties/poststart/items/required",keyword:"required",params:{missingProperty: "args"},message:"must have required property '"+"args"+"'"};
+}
+if(data32.env !== undefined){
+let data36 = data32.env;
+if(Array.isArray(data36)){
+const len8 = data36.length;
+for(let i9=0; i9<len8; i9++){
+if(typeof data36[i9] !== "string"){
+const err81 = {instancePath:instancePath+"/hooks/createRuntime/" + i7+"/env/" + i9,schemaPath:"#/properties/hooks/properties/createRuntime/items/properties/env/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err81];
 }
@@ -15977,8 +15985,10 @@ vErrors.push(err81);
 }
 errors++;
 }
-if(data38.env === undefined){
-const err82 = {instancePath:instancePath+"/hooks/poststart/" + i8,schemaPath:"#/properties/hooks/properties/poststart/items/required",keyword:"required",params:{missingProperty: "env"},message:"must have required property '"+"env"+"'"};
+}
+}
+else {
+const err82 = {instancePath:instancePath+"/hooks/createRuntime/" + i7+"/env",schemaPath:"#/properties/hooks/properties/createRuntime/items/properties/env/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err82];
 }
@@ -15987,8 +15997,11 @@ vErrors.push(err82);
 }
 errors++;
 }
-if(data38.timeout === undefined){
-const err83 = {instancePath:instancePath+"/hooks/poststart/" + i8,schemaPath:"#/properties/hooks/properties/poststart/items/required",keyword:"required",params:{missingProperty: "timeout"},message:"must have required property '"+"timeout"+"'"};
+}
+if(data32.timeout !== undefined){
+let data38 = data32.timeout;
+if((!(((typeof data38 == "number") && (!(data38 % 1) && !isNaN(data38))) && (isFinite(data38)))) && (data38 !== null)){
+const err83 = {instancePath:instancePath+"/hooks/createRuntime/" + i7+"/timeout",schemaPath:"#/properties/hooks/properties/createRuntime/items/properties/timeout/type",keyword:"type",params:{type: schema154.properties.hooks.properties.createRuntime.items.properties.timeout.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err83];
 }
@@ -15997,9 +16010,10 @@ vErrors.push(err83);
 }
 errors++;
 }
-for(const key7 in data38){
-if(!((((key7 === "path") || (key7 === "args")) || (key7 === "env")) || (key7 === "timeout"))){
-const err84 = {instancePath:instancePath+"/hooks/poststart/" + i8,schemaPath:"#/properties/hooks/properties/poststart/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key7},message:"must NOT have additional properties"};
+}
+}
+else {
+const err84 = {instancePath:instancePath+"/hooks/createRuntime/" + i7,schemaPath:"#/properties/hooks/properties/createRuntime/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err84];
 }
@@ -16009,9 +16023,9 @@ vErrors.push(err84);
 errors++;
 }
 }
-if(data38.path !== undefined){
-if(typeof data38.path !== "string"){
-const err85 = {instancePath:instancePath+"/hooks/poststart/" + i8+"/path",schemaPath:"#/properties/hooks/properties/poststart/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+else {
+const err85 = {instancePath:instancePath+"/hooks/createRuntime",schemaPath:"#/properties/hooks/properties/createRuntime/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err85];
 }
@@ -16021,13 +16035,15 @@ vErrors.push(err85);
 errors++;
 }
 }
-if(data38.args !== undefined){
-let data40 = data38.args;
-if(Array.isArray(data40)){
-const len9 = data40.length;
-for(let i9=0; i9<len9; i9++){
-if(typeof data40[i9] !== "string"){
-const err86 = {instancePath:instancePath+"/hooks/poststart/" + i8+"/args/" + i9,schemaPath:"#/properties/hooks/properties/poststart/items/properties/args/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data22.poststart !== undefined){
+let data39 = data22.poststart;
+if(Array.isArray(data39)){
+const len9 = data39.length;
+for(let i10=0; i10<len9; i10++){
+let data40 = data39[i10];
+if(data40 && typeof data40 == "object" && !Array.isArray(data40)){
+if(data40.path === undefined){
+const err86 = {instancePath:instancePath+"/hooks/poststart/" + i10,schemaPath:"#/properties/hooks/properties/poststart/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
 if(vErrors === null){
 vErrors = [err86];
 }
@@ -16036,10 +16052,8 @@ vErrors.push(err86);
 }
 errors++;
 }
-}
-}
-else {
-const err87 = {instancePath:instancePath+"/hooks/poststart/" + i8+"/args",schemaPath:"#/properties/hooks/properties/poststart/items/properties/args/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data40.args === undefined){
+const err87 = {instancePath:instancePath+"/hooks/poststart/" + i10,schemaPath:"#/properties/hooks/properties/poststart/items/required",keyword:"required",params:{missingProperty: "args"},message:"must have required property '"+"args"+"'"};
 if(vErrors === null){
 vErrors = [err87];
 }
@@ -16048,14 +16062,8 @@ vErrors.push(err87);
 }
 errors++;
 }
-}
-if(data38.env !== undefined){
-let data42 = data38.env;
-if(Array.isArray(data42)){
-const len10 = data42.length;
-for(let i10=0; i10<len10; i10++){
-if(typeof data42[i10] !== "string"){
-const err88 = {instancePath:instancePath+"/hooks/poststart/" + i8+"/env/" + i10,schemaPath:"#/properties/hooks/properties/poststart/items/properties/env/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data40.env === undefined){
+const err88 = {instancePath:instancePath+"/hooks/poststart/" + i10,schemaPath:"#/properties/hooks/properties/poststart/items/required",keyword:"required",params:{missingProperty: "env"},message:"must have required property '"+"env"+"'"};
 if(vErrors === null){
 vErrors = [err88];
 }
@@ -16064,10 +16072,8 @@ vErrors.push(err88);
 }
 errors++;
 }
-}
-}
-else {
-const err89 = {instancePath:instancePath+"/hooks/poststart/" + i8+"/env",schemaPath:"#/properties/hooks/properties/poststart/items/properties/env/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data40.timeout === undefined){
+const err89 = {instancePath:instancePath+"/hooks/poststart/" + i10,schemaPath:"#/properties/hooks/properties/poststart/items/required",keyword:"required",params:{missingProperty: "timeout"},message:"must have required property '"+"timeout"+"'"};
 if(vErrors === null){
 vErrors = [err89];
 }
@@ -16076,11 +16082,9 @@ vErrors.push(err89);
 }
 errors++;
 }
-}
-if(data38.timeout !== undefined){
-let data44 = data38.timeout;
-if((!(((typeof data44 == "number") && (!(data44 % 1) && !isNaN(data44))) && (isFinite(data44)))) && (data44 !== null)){
-const err90 = {instancePath:instancePath+"/hooks/poststart/" + i8+"/timeout",schemaPath:"#/properties/hooks/properties/poststart/items/properties/timeout/type",keyword:"type",params:{type: schema154.properties.hooks.properties.poststart.items.properties.timeout.type},message:"must be integer,null"};
+for(const key7 in data40){
+if(!((((key7 === "path") || (key7 === "args")) || (key7 === "env")) || (key7 === "timeout"))){
+const err90 = {instancePath:instancePath+"/hooks/poststart/" + i10,schemaPath:"#/properties/hooks/properties/poststart/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key7},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err90];
 }
@@ -16090,9 +16094,9 @@ vErrors.push(err90);
 errors++;
 }
 }
-}
-else {
-const err91 = {instancePath:instancePath+"/hooks/poststart/" + i8,schemaPath:"#/properties/hooks/properties/poststart/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data40.path !== undefined){
+if(typeof data40.path !== "string"){
+const err91 = {instancePath:instancePath+"/hooks/poststart/" + i10+"/path",schemaPath:"#/properties/hooks/properties/poststart/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err91];
 }
@@ -16102,9 +16106,13 @@ vErrors.push(err91);
 errors++;
 }
 }
-}
-else {
-const err92 = {instancePath:instancePath+"/hooks/poststart",schemaPath:"#/properties/hooks/properties/poststart/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data40.args !== undefined){
+let data42 = data40.args;
+if(Array.isArray(data42)){
+const len10 = data42.length;
+for(let i11=0; i11<len10; i11++){
+if(typeof data42[i11] !== "string"){
+const err92 = {instancePath:instancePath+"/hooks/poststart/" + i10+"/args/" + i11,schemaPath:"#/properties/hooks/properties/poststart/items/properties/args/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err92];
 }
@@ -16114,15 +16122,9 @@ vErrors.push(err92);
 errors++;
 }
 }
-if(data20.poststop !== undefined){
-let data45 = data20.poststop;
-if(Array.isArray(data45)){
-const len11 = data45.length;
-for(let i11=0; i11<len11; i11++){
-let data46 = data45[i11];
-if(data46 && typeof data46 == "object" && !Array.isArray(data46)){
-if(data46.path === undefined){
-const err93 = {instancePath:instancePath+"/hooks/poststop/" + i11,schemaPath:"#/properties/hooks/properties/poststop/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
+}
+else {
+const err93 = {instancePath:instancePath+"/hooks/poststart/" + i10+"/args",schemaPath:"#/properties/hooks/properties/poststart/items/properties/args/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err93];
 }
@@ -16131,8 +16133,14 @@ vErrors.push(err93);
 }
 errors++;
 }
-if(data46.args === undefined){
-const err94 = {instancePath:instancePath+"/hooks/poststop/" + i11,schemaPath:"#/properties/hooks/properties/poststop/items/required",keyword:"required",params:{missingProperty: "args"},message:"must have required property '"+"args"+"'"};
+}
+if(data40.env !== undefined){
+let data44 = data40.env;
+if(Array.isArray(data44)){
+const len11 = data44.length;
+for(let i12=0; i12<len11; i12++){
+if(typeof data44[i12] !== "string"){
+const err94 = {instancePath:instancePath+"/hooks/poststart/" + i10+"/env/" + i12,schemaPath:"#/properties/hooks/properties/poststart/items/properties/env/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err94];
 }
@@ -16141,8 +16149,10 @@ vErrors.push(err94);
 }
 errors++;
 }
-if(data46.env === undefined){
-const err95 = {instancePath:instancePath+"/hooks/poststop/" + i11,schemaPath:"#/properties/hooks/properties/poststop/items/required",keyword:"required",params:{missingProperty: "env"},message:"must have required property '"+"env"+"'"};
+}
+}
+else {
+const err95 = {instancePath:instancePath+"/hooks/poststart/" + i10+"/env",schemaPath:"#/properties/hooks/properties/poststart/items/properties/env/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err95];
 }
@@ -16151,8 +16161,11 @@ vErrors.push(err95);
 }
 errors++;
 }
-if(data46.timeout === undefined){
-const err96 = {instancePath:instancePath+"/hooks/poststop/" + i11,schemaPath:"#/properties/hooks/properties/poststop/items/required",keyword:"required",params:{missingProperty: "timeout"},message:"must have required property '"+"timeout"+"'"};
+}
+if(data40.timeout !== undefined){
+let data46 = data40.timeout;
+if((!(((typeof data46 == "number") && (!(data46 % 1) && !isNaN(data46))) && (isFinite(data46)))) && (data46 !== null)){
+const err96 = {instancePath:instancePath+"/hooks/poststart/" + i10+"/timeout",schemaPath:"#/properties/hooks/properties/poststart/items/properties/timeout/type",keyword:"type",params:{type: schema154.properties.hooks.properties.poststart.items.properties.timeout.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err96];
 }
@@ -16161,9 +16174,10 @@ vErrors.push(err96);
 }
 errors++;
 }
-for(const key8 in data46){
-if(!((((key8 === "path") || (key8 === "args")) || (key8 === "env")) || (key8 === "timeout"))){
-const err97 = {instancePath:instancePath+"/hooks/poststop/" + i11,schemaPath:"#/properties/hooks/properties/poststop/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key8},message:"must NOT have additional properties"};
+}
+}
+else {
+const err97 = {instancePath:instancePath+"/hooks/poststart/" + i10,schemaPath:"#/properties/hooks/properties/poststart/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err97];
 }
@@ -16173,9 +16187,9 @@ vErrors.push(err97);
 errors++;
 }
 }
-if(data46.path !== undefined){
-if(typeof data46.path !== "string"){
-const err98 = {instancePath:instancePath+"/hooks/poststop/" + i11+"/path",schemaPath:"#/properties/hooks/properties/poststop/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+else {
+const err98 = {instancePath:instancePath+"/hooks/poststart",schemaPath:"#/properties/hooks/properties/poststart/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err98];
 }
@@ -16185,13 +16199,15 @@ vErrors.push(err98);
 errors++;
 }
 }
-if(data46.args !== undefined){
-let data48 = data46.args;
-if(Array.isArray(data48)){
-const len12 = data48.length;
-for(let i12=0; i12<len12; i12++){
-if(typeof data48[i12] !== "string"){
-const err99 = {instancePath:instancePath+"/hooks/poststop/" + i11+"/args/" + i12,schemaPath:"#/properties/hooks/properties/poststop/items/properties/args/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data22.poststop !== undefined){
+let data47 = data22.poststop;
+if(Array.isArray(data47)){
+const len12 = data47.length;
+for(let i13=0; i13<len12; i13++){
+let data48 = data47[i13];
+if(data48 && typeof data48 == "object" && !Array.isArray(data48)){
+if(data48.path === undefined){
+const err99 = {instancePath:instancePath+"/hooks/poststop/" + i13,schemaPath:"#/properties/hooks/properties/poststop/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
 if(vErrors === null){
 vErrors = [err99];
 }
@@ -16200,10 +16216,8 @@ vErrors.push(err99);
 }
 errors++;
 }
-}
-}
-else {
-const err100 = {instancePath:instancePath+"/hooks/poststop/" + i11+"/args",schemaPath:"#/properties/hooks/properties/poststop/items/properties/args/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data48.args === undefined){
+const err100 = {instancePath:instancePath+"/hooks/poststop/" + i13,schemaPath:"#/properties/hooks/properties/poststop/items/required",keyword:"required",params:{missingProperty: "args"},message:"must have required property '"+"args"+"'"};
 if(vErrors === null){
 vErrors = [err100];
 }
@@ -16212,14 +16226,8 @@ vErrors.push(err100);
 }
 errors++;
 }
-}
-if(data46.env !== undefined){
-let data50 = data46.env;
-if(Array.isArray(data50)){
-const len13 = data50.length;
-for(let i13=0; i13<len13; i13++){
-if(typeof data50[i13] !== "string"){
-const err101 = {instancePath:instancePath+"/hooks/poststop/" + i11+"/env/" + i13,schemaPath:"#/properties/hooks/properties/poststop/items/properties/env/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data48.env === undefined){
+const err101 = {instancePath:instancePath+"/hooks/poststop/" + i13,schemaPath:"#/properties/hooks/properties/poststop/items/required",keyword:"required",params:{missingProperty: "env"},message:"must have required property '"+"env"+"'"};
 if(vErrors === null){
 vErrors = [err101];
 }
@@ -16228,10 +16236,8 @@ vErrors.push(err101);
 }
 errors++;
 }
-}
-}
-else {
-const err102 = {instancePath:instancePath+"/hooks/poststop/" + i11+"/env",schemaPath:"#/properties/hooks/properties/poststop/items/properties/env/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data48.timeout === undefined){
+const err102 = {instancePath:instancePath+"/hooks/poststop/" + i13,schemaPath:"#/properties/hooks/properties/poststop/items/required",keyword:"required",params:{missingProperty: "timeout"},message:"must have required property '"+"timeout"+"'"};
 if(vErrors === null){
 vErrors = [err102];
 }
@@ -16240,11 +16246,9 @@ vErrors.push(err102);
 }
 errors++;
 }
-}
-if(data46.timeout !== undefined){
-let data52 = data46.timeout;
-if((!(((typeof data52 == "number") && (!(data52 % 1) && !isNaN(data52))) && (isFinite(data52)))) && (data52 !== null)){
-const err103 = {instancePath:instancePath+"/hooks/poststop/" + i11+"/timeout",schemaPath:"#/properties/hooks/properties/poststop/items/properties/timeout/type",keyword:"type",params:{type: schema154.properties.hooks.properties.poststop.items.properties.timeout.type},message:"must be integer,null"};
+for(const key8 in data48){
+if(!((((key8 === "path") || (key8 === "args")) || (key8 === "env")) || (key8 === "timeout"))){
+const err103 = {instancePath:instancePath+"/hooks/poststop/" + i13,schemaPath:"#/properties/hooks/properties/poststop/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key8},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err103];
 }
@@ -16254,9 +16258,9 @@ vErrors.push(err103);
 errors++;
 }
 }
-}
-else {
-const err104 = {instancePath:instancePath+"/hooks/poststop/" + i11,schemaPath:"#/properties/hooks/properties/poststop/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data48.path !== undefined){
+if(typeof data48.path !== "string"){
+const err104 = {instancePath:instancePath+"/hooks/poststop/" + i13+"/path",schemaPath:"#/properties/hooks/properties/poststop/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err104];
 }
@@ -16266,9 +16270,13 @@ vErrors.push(err104);
 errors++;
 }
 }
-}
-else {
-const err105 = {instancePath:instancePath+"/hooks/poststop",schemaPath:"#/properties/hooks/properties/poststop/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data48.args !== undefined){
+let data50 = data48.args;
+if(Array.isArray(data50)){
+const len13 = data50.length;
+for(let i14=0; i14<len13; i14++){
+if(typeof data50[i14] !== "string"){
+const err105 = {instancePath:instancePath+"/hooks/poststop/" + i13+"/args/" + i14,schemaPath:"#/properties/hooks/properties/poststop/items/properties/args/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err105];
 }
@@ -16280,7 +16288,7 @@ errors++;
 }
 }
 else {
-const err106 = {instancePath:instancePath+"/hooks",schemaPath:"#/properties/hooks/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err106 = {instancePath:instancePath+"/hooks/poststop/" + i13+"/args",schemaPath:"#/properties/hooks/properties/poststop/items/properties/args/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err106];
 }
@@ -16290,13 +16298,13 @@ vErrors.push(err106);
 errors++;
 }
 }
-if(data.netns !== undefined){
-let data53 = data.netns;
-const _errs125 = errors;
-let valid39 = false;
-const _errs126 = errors;
-if(data53 !== null){
-const err107 = {instancePath:instancePath+"/netns",schemaPath:"#/properties/netns/anyOf/0/type",keyword:"type",params:{type: "null"},message:"must be null"};
+if(data48.env !== undefined){
+let data52 = data48.env;
+if(Array.isArray(data52)){
+const len14 = data52.length;
+for(let i15=0; i15<len14; i15++){
+if(typeof data52[i15] !== "string"){
+const err107 = {instancePath:instancePath+"/hooks/poststop/" + i13+"/env/" + i15,schemaPath:"#/properties/hooks/properties/poststop/items/properties/env/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err107];
 }
@@ -16305,12 +16313,10 @@ vErrors.push(err107);
 }
 errors++;
 }
-var _valid2 = _errs126 === errors;
-valid39 = valid39 || _valid2;
-const _errs128 = errors;
-if(data53 && typeof data53 == "object" && !Array.isArray(data53)){
-if(data53.path === undefined){
-const err108 = {instancePath:instancePath+"/netns",schemaPath:"#/$defs/ObjectRef/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
+}
+}
+else {
+const err108 = {instancePath:instancePath+"/hooks/poststop/" + i13+"/env",schemaPath:"#/properties/hooks/properties/poststop/items/properties/env/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err108];
 }
@@ -16319,8 +16325,11 @@ vErrors.push(err108);
 }
 errors++;
 }
-if(data53.dev === undefined){
-const err109 = {instancePath:instancePath+"/netns",schemaPath:"#/$defs/ObjectRef/required",keyword:"required",params:{missingProperty: "dev"},message:"must have required property '"+"dev"+"'"};
+}
+if(data48.timeout !== undefined){
+let data54 = data48.timeout;
+if((!(((typeof data54 == "number") && (!(data54 % 1) && !isNaN(data54))) && (isFinite(data54)))) && (data54 !== null)){
+const err109 = {instancePath:instancePath+"/hooks/poststop/" + i13+"/timeout",schemaPath:"#/properties/hooks/properties/poststop/items/properties/timeout/type",keyword:"type",params:{type: schema154.properties.hooks.properties.poststop.items.properties.timeout.type},message:"must be integer,null"};
 if(vErrors === null){
 vErrors = [err109];
 }
@@ -16329,8 +16338,10 @@ vErrors.push(err109);
 }
 errors++;
 }
-if(data53.ino === undefined){
-const err110 = {instancePath:instancePath+"/netns",schemaPath:"#/$defs/ObjectRef/required",keyword:"required",params:{missingProperty: "ino"},message:"must have required property '"+"ino"+"'"};
+}
+}
+else {
+const err110 = {instancePath:instancePath+"/hooks/poststop/" + i13,schemaPath:"#/properties/hooks/properties/poststop/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err110];
 }
@@ -16339,9 +16350,10 @@ vErrors.push(err110);
 }
 errors++;
 }
-for(const key9 in data53){
-if(!(((key9 === "path") || (key9 === "dev")) || (key9 === "ino"))){
-const err111 = {instancePath:instancePath+"/netns",schemaPath:"#/$defs/ObjectRef/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key9},message:"must NOT have additional properties"};
+}
+}
+else {
+const err111 = {instancePath:instancePath+"/hooks/poststop",schemaPath:"#/properties/hooks/properties/poststop/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err111];
 }
@@ -16351,9 +16363,9 @@ vErrors.push(err111);
 errors++;
 }
 }
-if(data53.path !== undefined){
-if(typeof data53.path !== "string"){
-const err112 = {instancePath:instancePath+"/netns/path",schemaPath:"#/$defs/ObjectRef/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+else {
+const err112 = {instancePath:instancePath+"/hooks",schemaPath:"#/properties/hooks/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err112];
 }
@@ -16363,11 +16375,13 @@ vErrors.push(err112);
 errors++;
 }
 }
-if(data53.dev !== undefined){
-let data55 = data53.dev;
-if(typeof data55 === "string"){
-if(!pattern55.test(data55)){
-const err113 = {instancePath:instancePath+"/netns/dev",schemaPath:"#/$defs/ObjectRef/properties/dev/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
+if(data.netns !== undefined){
+let data55 = data.netns;
+const _errs129 = errors;
+let valid42 = false;
+const _errs130 = errors;
+if(data55 !== null){
+const err113 = {instancePath:instancePath+"/netns",schemaPath:"#/properties/netns/anyOf/0/type",keyword:"type",params:{type: "null"},message:"must be null"};
 if(vErrors === null){
 vErrors = [err113];
 }
@@ -16376,9 +16390,12 @@ vErrors.push(err113);
 }
 errors++;
 }
-}
-else {
-const err114 = {instancePath:instancePath+"/netns/dev",schemaPath:"#/$defs/ObjectRef/properties/dev/type",keyword:"type",params:{type: "string"},message:"must be string"};
+var _valid2 = _errs130 === errors;
+valid42 = valid42 || _valid2;
+const _errs132 = errors;
+if(data55 && typeof data55 == "object" && !Array.isArray(data55)){
+if(data55.path === undefined){
+const err114 = {instancePath:instancePath+"/netns",schemaPath:"#/$defs/ObjectRef/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'"};
 if(vErrors === null){
 vErrors = [err114];
 }
@@ -16387,12 +16404,8 @@ vErrors.push(err114);
 }
 errors++;
 }
-}
-if(data53.ino !== undefined){
-let data56 = data53.ino;
-if(typeof data56 === "string"){
-if(!pattern55.test(data56)){
-const err115 = {instancePath:instancePath+"/netns/ino",schemaPath:"#/$defs/ObjectRef/properties/ino/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
+if(data55.dev === undefined){
+const err115 = {instancePath:instancePath+"/netns",schemaPath:"#/$defs/ObjectRef/required",keyword:"required",params:{missingProperty: "dev"},message:"must have required property '"+"dev"+"'"};
 if(vErrors === null){
 vErrors = [err115];
 }
@@ -16401,9 +16414,8 @@ vErrors.push(err115);
 }
 errors++;
 }
-}
-else {
-const err116 = {instancePath:instancePath+"/netns/ino",schemaPath:"#/$defs/ObjectRef/properties/ino/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data55.ino === undefined){
+const err116 = {instancePath:instancePath+"/netns",schemaPath:"#/$defs/ObjectRef/required",keyword:"required",params:{missingProperty: "ino"},message:"must have required property '"+"ino"+"'"};
 if(vErrors === null){
 vErrors = [err116];
 }
@@ -16412,10 +16424,9 @@ vErrors.push(err116);
 }
 errors++;
 }
-}
-}
-else {
-const err117 = {instancePath:instancePath+"/netns",schemaPath:"#/$defs/ObjectRef/type",keyword:"type",params:{type: "object"},message:"must be object"};
+for(const key9 in data55){
+if(!(((key9 === "path") || (key9 === "dev")) || (key9 === "ino"))){
+const err117 = {instancePath:instancePath+"/netns",schemaPath:"#/$defs/ObjectRef/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key9},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err117];
 }
@@ -16424,10 +16435,10 @@ vErrors.push(err117);
 }
 errors++;
 }
-var _valid2 = _errs128 === errors;
-valid39 = valid39 || _valid2;
-if(!valid39){
-const err118 = {instancePath:instancePath+"/netns",schemaPath:"#/properties/netns/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+}
+if(data55.path !== undefined){
+if(typeof data55.path !== "string"){
+const err118 = {instancePath:instancePath+"/netns/path",schemaPath:"#/$defs/ObjectRef/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err118];
 }
@@ -16436,11 +16447,85 @@ vErrors.push(err118);
 }
 errors++;
 }
+}
+if(data55.dev !== undefined){
+let data57 = data55.dev;
+if(typeof data57 === "string"){
+if(!pattern55.test(data57)){
+const err119 = {instancePath:instancePath+"/netns/dev",schemaPath:"#/$defs/ObjectRef/properties/dev/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
+if(vErrors === null){
+vErrors = [err119];
+}
 else {
-errors = _errs125;
+vErrors.push(err119);
+}
+errors++;
+}
+}
+else {
+const err120 = {instancePath:instancePath+"/netns/dev",schemaPath:"#/$defs/ObjectRef/properties/dev/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err120];
+}
+else {
+vErrors.push(err120);
+}
+errors++;
+}
+}
+if(data55.ino !== undefined){
+let data58 = data55.ino;
+if(typeof data58 === "string"){
+if(!pattern55.test(data58)){
+const err121 = {instancePath:instancePath+"/netns/ino",schemaPath:"#/$defs/ObjectRef/properties/ino/pattern",keyword:"pattern",params:{pattern: "^[0-9]+$"},message:"must match pattern \""+"^[0-9]+$"+"\""};
+if(vErrors === null){
+vErrors = [err121];
+}
+else {
+vErrors.push(err121);
+}
+errors++;
+}
+}
+else {
+const err122 = {instancePath:instancePath+"/netns/ino",schemaPath:"#/$defs/ObjectRef/properties/ino/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err122];
+}
+else {
+vErrors.push(err122);
+}
+errors++;
+}
+}
+}
+else {
+const err123 = {instancePath:instancePath+"/netns",schemaPath:"#/$defs/ObjectRef/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err123];
+}
+else {
+vErrors.push(err123);
+}
+errors++;
+}
+var _valid2 = _errs132 === errors;
+valid42 = valid42 || _valid2;
+if(!valid42){
+const err124 = {instancePath:instancePath+"/netns",schemaPath:"#/properties/netns/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+if(vErrors === null){
+vErrors = [err124];
+}
+else {
+vErrors.push(err124);
+}
+errors++;
+}
+else {
+errors = _errs129;
 if(vErrors !== null){
-if(_errs125){
-vErrors.length = _errs125;
+if(_errs129){
+vErrors.length = _errs129;
 }
 else {
 vErrors = null;
@@ -16450,12 +16535,12 @@ vErrors = null;
 }
 }
 else {
-const err119 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err125 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
-vErrors = [err119];
+vErrors = [err125];
 }
 else {
-vErrors.push(err119);
+vErrors.push(err125);
 }
 errors++;
 }

@@ -74,6 +74,8 @@ export interface OciExtras {
    * config's host ids: the engine's storage is owned by them). The planner maps the block to ids
    * of bvisor's range where it has one; else the container gets its one id (narrower). */
   idMaps?: { uid: number; gid: number; count: number };
+  /** process.user.additionalGids, as given (absent: none). */
+  additionalGids?: number[];
   annotations: Record<string, string>;
   hooks: Partial<Record<HookName, OciHook[]>>;
   /** A narrowing boundary's filesystem grants (container paths; core/oci/narrow.ts), or none. */
@@ -86,27 +88,30 @@ export interface OciExtras {
 /**
  * The block of ids a config's maps ask for, where bvisor can give it: one line each for uids and
  * gids, from container id 0, the same size, at least 2. Other shapes (several lines, as rootless
- * podman sends) keep the container's one id. A line that is not one (a size of 0, an id past
- * 2^32-2) is refused as invalid.
+ * podman sends) keep the container's one id. Every line is checked: one that is not one (a size
+ * of 0, ids past 2^32-2, a field the spec does not have) is refused as invalid.
  */
 function idBlockOf(uidMaps: unknown[], gidMaps: unknown[], r: Reader): OciExtras['idMaps'] {
-  const line = (m: unknown[], at: string): { c: number; h: number; n: number } | null => {
-    if (m.length !== 1) return null;
-    const o = r.obj(m[0], `${at}[0]`);
-    if (!o) return null;
-    r.keys(o, `${at}[0]`, ['containerID', 'hostID', 'size']);
-    const c = r.int(o.containerID, `${at}[0].containerID`, 0, 0xfffffffe);
-    const h = r.int(o.hostID, `${at}[0].hostID`, 0, 0xfffffffe);
-    const n = r.int(o.size, `${at}[0].size`, 1, 0xffffffff);
-    if (c === null || h === null || n === null) return null;
-    // (uid_t)-1 is never an id: neither side may reach it.
-    if (c + n - 1 > 0xfffffffe || h + n - 1 > 0xfffffffe) return (r.refuse(`${at}[0]`, `ids ${c}+${n} or ${h}+${n} pass 4294967294, the last id`, 'shrink the size', 'BV_OCI_INVALID'), null);
-    return { c, h, n };
-  };
-  const u = line(uidMaps, 'linux.uidMappings');
-  const g = line(gidMaps, 'linux.gidMappings');
-  if (!u || !g || u.c !== 0 || g.c !== 0 || u.n !== g.n || u.n < 2) return undefined;
-  return { uid: u.h, gid: g.h, count: u.n };
+  const lines = (m: unknown[], at: string): Array<{ c: number; h: number; n: number } | null> =>
+    m.map((x, i) => {
+      const o = r.obj(x, `${at}[${i}]`);
+      if (!o) return (r.refuse(`${at}[${i}]`, 'must be an object', 'see the OCI runtime-spec (config-linux.md, User namespace mappings)', 'BV_OCI_INVALID'), null);
+      r.keys(o, `${at}[${i}]`, ['containerID', 'hostID', 'size']);
+      for (const k of ['containerID', 'hostID', 'size'] as const) if (o[k] === undefined || o[k] === null) r.refuse(`${at}[${i}].${k}`, 'is required', 'see the OCI runtime-spec (config-linux.md, User namespace mappings)', 'BV_OCI_INVALID');
+      const c = r.int(o.containerID, `${at}[${i}].containerID`, 0, 0xfffffffe);
+      const h = r.int(o.hostID, `${at}[${i}].hostID`, 0, 0xfffffffe);
+      const n = r.int(o.size, `${at}[${i}].size`, 1, 0xffffffff);
+      if (c === null || h === null || n === null) return null;
+      // (uid_t)-1 is never an id: neither side may reach it.
+      if (c + n - 1 > 0xfffffffe || h + n - 1 > 0xfffffffe) return (r.refuse(`${at}[${i}]`, `ids ${c}+${n} or ${h}+${n} pass 4294967294, the last id`, 'shrink the size', 'BV_OCI_INVALID'), null);
+      return { c, h, n };
+    });
+  const u = lines(uidMaps, 'linux.uidMappings');
+  const g = lines(gidMaps, 'linux.gidMappings');
+  if (u.length !== 1 || g.length !== 1 || !u[0] || !g[0]) return undefined;
+  const [a, b] = [u[0], g[0]];
+  if (a.c !== 0 || b.c !== 0 || a.n !== b.n || a.n < 2) return undefined;
+  return { uid: a.h, gid: b.h, count: a.n };
 }
 
 export type HookName = 'prestart' | 'createRuntime' | 'createContainer' | 'startContainer' | 'poststart' | 'poststop';
@@ -306,6 +311,7 @@ export function translateOciConfig(config: unknown): OciTranslation {
   // other id exists inside: the container has no root to become (see docs/oci.md).
   let umask: number | null = null;
   let inside: { uid: number; gid: number } | null = null;
+  let additionalGids: number[] = [];
   const user = r.obj(p.user, 'process.user');
   if (!user) r.refuse('process.user', 'is required (uid, gid)', 'give process.user: { uid: 0, gid: 0 }', 'BV_OCI_INVALID');
   else {
@@ -317,12 +323,11 @@ export function translateOciConfig(config: unknown): OciTranslation {
     const gid = r.int(user.gid, 'process.user.gid', 0, 0xfffffffe);
     if (user.additionalGids !== undefined && user.additionalGids !== null && !Array.isArray(user.additionalGids)) r.refuse('process.user.additionalGids', 'must be an array of gids', 'see the OCI runtime-spec', 'BV_OCI_INVALID');
     const extra = Array.isArray(user.additionalGids) ? user.additionalGids : [];
-    extra.forEach((g, i) => {
-      // The primary group is the one that exists; others cannot be mapped, and dropping them
-      // would be a lie.
-      if (g !== gid) r.refuse(`process.user.additionalGids[${i}]`, `group ${JSON.stringify(g)} cannot be mapped (bvisor maps only the process's own group, ${String(gid)}, inside)`, 'drop the supplementary groups (podman: --group-add none is the default for root)');
-    });
-    if (extra.length && extra.every((g) => g === gid)) r.accept('process.user.additionalGids', extra.join(', '), `linux:setresgid(${String(gid)})`, `the process's own group, ${String(gid)}, is its gid (set with setresgid): bvisor adds no supplementary group for it`);
+    // Which of them are set is the planner's to say (core/planner.ts, groupChoices): with a block
+    // of ids, those of the block; with one id, none (the others do not exist inside).
+    const gids = extra.map((g, i) => r.int(g, `process.user.additionalGids[${i}]`, 0, 0xfffffffe));
+    if (extra.length > 64) r.refuse('process.user.additionalGids', `${extra.length} supplementary groups, more than bvisor sets (64)`, 'drop some');
+    else if (gids.every((g) => g !== null)) additionalGids = gids as number[];
     if (user.umask !== undefined) umask = r.int(user.umask, 'process.user.umask', 0, 0o777);
     if (user.username !== undefined) r.refuse('process.user.username', 'is a Windows field', 'use uid and gid');
     if (uid === 0 && gid === 0) r.accept('process.user', 'uid 0, gid 0', 'linux:userns(0→unprivileged host id)', 'the container\'s root is an unprivileged id on the host');
@@ -493,9 +498,8 @@ export function translateOciConfig(config: unknown): OciTranslation {
     const gidMaps = r.arr(l.gidMappings, 'linux.gidMappings');
     idMaps = idBlockOf(uidMaps, gidMaps, r);
     // Where bvisor has a range of its own, the planner maps such a block to ids of it instead
-    // (core/planner.ts, blockChoices) and says so in these clauses' verdicts.
-    const block = idMaps ? `; a block of ${idMaps.count} ids (as the config asks) needs bvisor as root with a range of its own (bvisor:START:COUNT in /etc/subuid and /etc/subgid)` : '';
-    if (uidMaps.length + gidMaps.length) r.accept('linux.uidMappings', 'the config\'s id maps', `linux:userns(${inside ? `${inside.uid}:${inside.gid}` : '0'}→bvisor identity)`, `bvisor maps the container's one id (${inside ? 'process.user' : 'its root'}) to its own unprivileged host id instead of the config's ranges (narrower: one id)${block}`);
+    // (core/planner.ts, blockChoices), or says in this verdict why it does not (noBlockWhy).
+    if (uidMaps.length + gidMaps.length) r.accept('linux.uidMappings', 'the config\'s id maps', `linux:userns(${inside ? `${inside.uid}:${inside.gid}` : '0'}→bvisor identity)`, `bvisor maps the container's one id (${inside ? 'process.user' : 'its root'}) to its own unprivileged host id instead of the config's ranges (narrower: one id)`);
   } else if (l.uidMappings !== undefined || l.gidMappings !== undefined) r.refuse('linux.uidMappings', 'id mappings without a user namespace', 'add a user namespace or drop the mappings', 'BV_OCI_INVALID');
   if (l.timeOffsets !== undefined) r.refuse('linux.timeOffsets', 'time namespaces are not made by bvisor', 'remove timeOffsets');
 
@@ -687,7 +691,7 @@ export function translateOciConfig(config: unknown): OciTranslation {
     capabilities,
     defaultGuarantee: 'enforced',
     explicitDefaultGuarantee: false,
-    oci: { netnsPath, ociVersion, hostname, argv0, searchPath, terminal, consoleSize, fsMounts, maskedPaths, readonlyPaths, rlimits, seccomp, cgroupsPath, oomScoreAdj, umask, ...(inside ? { user: inside } : {}), ...(idMaps ? { idMaps } : {}), annotations, hooks, verdicts: r.verdicts, refusals: r.refusals },
+    oci: { netnsPath, ociVersion, hostname, argv0, searchPath, terminal, consoleSize, fsMounts, maskedPaths, readonlyPaths, rlimits, seccomp, cgroupsPath, oomScoreAdj, umask, ...(inside ? { user: inside } : {}), ...(idMaps ? { idMaps } : {}), ...(additionalGids.length ? { additionalGids } : {}), annotations, hooks, verdicts: r.verdicts, refusals: r.refusals },
   };
   // crun's wasm handlers (an annotation, args[0] a module): a wasm workload (core/oci/wasm.ts).
   const handler = wasmHandlerOf(config);

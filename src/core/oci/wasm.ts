@@ -250,6 +250,6 @@ export function wasmFromOci(config: unknown, linux: NormalManifest & { oci: OciE
 }
 
 function withoutUser(o: OciExtras): OciExtras {
-  const { user: _moot, idMaps: _none, ...rest } = o;
+  const { user: _moot, idMaps: _none, additionalGids: _unset, ...rest } = o;
   return rest;
 }

@@ -108,7 +108,7 @@ describe('launch body layout', () => {
     expect(shim().bv_spawn(net, net.length, out)).toBe(-74);
     // The ids to become: (uid_t)-1 is setresuid's "unchanged", never an id; ids without SETIDS
     // mean nothing.
-    for (const [field, value] of [['inside_uid', 0xffffffff], ['inside_gid', 0xffffffff], ['ids_pad', 1]] as const) {
+    for (const [field, value] of [['inside_uid', 0xffffffff], ['inside_gid', 0xffffffff], ['groups_pad', 1], ['ngroups', 65]] as const) {
       const b = body.slice();
       new DataView(b.buffer).setUint32(HEADER_OFFSETS[field], value, true);
       expect(shim().bv_spawn(b, b.length, out), field).toBe(-74);
@@ -170,5 +170,31 @@ describe('launch body layout', () => {
     expect(ids({ ...launch, oci: { ...oci, user: { uid: 1000, gid: 100 } } } as typeof launch)).toEqual([FLAGS.SETIDS, 1000, 100]);
     // Never wrapped into another id by the 32-bit field, nor (uid_t)-1.
     for (const bad of [2 ** 32, 0xffffffff, -1, 1.5]) expect(() => ids({ ...launch, oci: { ...oci, user: { uid: bad, gid: 100 } } } as typeof launch), String(bad)).toThrow(/not 0\.\.4294967294/);
+  });
+
+  it('encodes a block\'s supplementary groups only where root\'s are dropped (rootful); the shim rejects them elsewhere, misaligned or (gid_t)-1', () => {
+    const runtime = { exeFd: -1, cgroupFd: -1, syncFd: -1, syncPeerFd: -1, failFd: -1, landlockFd: -1, stdio: [0, 1, 2] as [number, number, number], declared: [] };
+    const oci = { hostname: null, seccomp: null, cgroupLeaf: null, oomScoreAdj: null, umask: null, terminal: false, engine: true, netns: null, hooks: {}, rootRules: null };
+    const withGroups = { ...launch, oci: { ...oci, ids: { uid: 300000, gid: 300000, count: 200 }, groups: [10, 150] } } as typeof launch;
+    const body = (rootful: boolean): Uint8Array => lower({ launch: withGroups, argv0: 'x', env: [], runtime, hostname: null, ready: false, dieWithParent: false, bpf: null, rootful });
+    const read = (b: Uint8Array): number[] => {
+      const dv = new DataView(b.buffer);
+      const n = dv.getUint32(HEADER_OFFSETS.ngroups, true);
+      const off = dv.getUint32(HEADER_OFFSETS.groups_off, true);
+      return [dv.getUint32(HEADER_OFFSETS.flags, true) & FLAGS.DROP_GROUPS, n, ...Array.from({ length: n }, (_, i) => dv.getUint32(off + 4 * i, true))];
+    };
+    expect(read(body(true))).toEqual([FLAGS.DROP_GROUPS, 2, 10, 150]);
+    expect(read(body(false))).toEqual([0, 0]);
+    expect(() => lower({ launch: { ...withGroups, oci: { ...withGroups.oci!, groups: Array.from({ length: 65 }, (_, i) => i) } }, argv0: 'x', env: [], runtime, hostname: null, ready: false, dieWithParent: false, bpf: null, rootful: true })).toThrow(/65 supplementary groups/);
+    const out = new Int32Array(2);
+    const edit = (f: (dv: DataView, b: Uint8Array) => void): number => {
+      const b = body(true).slice();
+      f(new DataView(b.buffer), b);
+      return shim().bv_spawn(b, b.length, out);
+    };
+    // Groups without DROP_GROUPS, a misaligned list, and (gid_t)-1 among them: rejected (EBADMSG).
+    expect(edit((dv) => dv.setUint32(HEADER_OFFSETS.flags, dv.getUint32(HEADER_OFFSETS.flags, true) & ~FLAGS.DROP_GROUPS, true))).toBe(-74);
+    expect(edit((dv) => dv.setUint32(HEADER_OFFSETS.groups_off, dv.getUint32(HEADER_OFFSETS.groups_off, true) + 2, true))).toBe(-74);
+    expect(edit((dv) => dv.setUint32(dv.getUint32(HEADER_OFFSETS.groups_off, true) + 4, 0xffffffff, true))).toBe(-74);
   });
 });

@@ -26,7 +26,7 @@ export interface EvidenceExpect {
   gidMap?: string;
   /** The host ids the workload must hold (real, effective, saved, fs), and no supplementary
    * group: checked when bvisor is root, so the workload is never host root or root's group. */
-  ids?: { uid: number; gid: number };
+  ids?: { uid: number; gid: number; groups?: readonly number[] };
   /** Namespaces the workload must be in exactly (kind → inode): an engine's network namespace. */
   joined?: Record<string, number>;
   /** The pid that must be the workload's parent, and so the one the kernel gives its exit status
@@ -119,7 +119,7 @@ export function readEvidence(pid: number, expect: EvidenceExpect, fixed: Evidenc
     ['CapBnd', null],
     ['Uid', expect.ids ? four(expect.ids.uid) : null],
     ['Gid', expect.ids ? four(expect.ids.gid) : null],
-    ['Groups', expect.ids ? '' : null],
+    ['Groups', expect.ids ? (expect.ids.groups ?? []).join(' ') : null],
     // The parent as the kernel has it (proc(5): PPid), from the same read: an init handed to the
     // wrong process has its exit status collected by nobody who reports it.
     ...(expect.parent !== undefined ? [['PPid', String(expect.parent)] as const] : []),
