@@ -342,13 +342,13 @@ export type Idmap = { uid: number; gid: number; count?: number };
  * it for the launch), else null: the container then maps its one id, as before blocks (narrower,
  * and the maps' verdict says why: noBlockWhy).
  */
-export function idBlock(ctx: Pick<FeatureCtx, 'host' | 'manifest'> & { paths?: Pick<PlanPaths, 'root'> }): { uid: number; gid: number; count: number } | null {
+export function idBlock(ctx: Pick<FeatureCtx, 'host' | 'manifest'> & { paths?: Pick<PlanPaths, 'root' | 'grants'> }): { uid: number; gid: number; count: number } | null {
   const b = ctx.manifest.oci?.idMaps;
   return b && noBlockWhy(ctx) === null ? b : null;
 }
 
 /** Why an OCI config's block of ids is not given here (null: it is, or none was asked). */
-export function noBlockWhy(ctx: Pick<FeatureCtx, 'host' | 'manifest'> & { paths?: Pick<PlanPaths, 'root'> }): string | null {
+export function noBlockWhy(ctx: Pick<FeatureCtx, 'host' | 'manifest'> & { paths?: Pick<PlanPaths, 'root' | 'grants'> }): string | null {
   const b = ctx.manifest.oci?.idMaps;
   if (!b) return null;
   const range = ctx.host.mapping.range ?? null;
@@ -364,12 +364,20 @@ export function noBlockWhy(ctx: Pick<FeatureCtx, 'host' | 'manifest'> & { paths?
   if (meets(b.uid, range.uid) || meets(b.gid, range.gid)) return `the config's host ids (${b.uid}–${b.uid + b.count - 1}, gids ${b.gid}–${b.gid + b.count - 1}) meet bvisor's range ${ids}, whose ids are the host ids of other launches: what the container made on disk would be stored as theirs; map the container to host ids outside it`;
   const root = ctx.paths?.root;
   if (ctx.manifest.root && root && root.kind === 'directory' && root.idmap !== true) return `the rootfs ${root.path} cannot be idmapped (an overlay snapshot cannot), and a block's files on disk are the config's ids seen through an idmapped rootfs: use a snapshotter or storage driver whose rootfs is a plain directory (containerd: --snapshotter native; podman: --storage-driver vfs)`;
+  // Every bind of a block container is idmapped (from the block, or blockFence): one whose
+  // filesystem cannot be (tmpfs before Linux 6.3: an engine's /etc/hosts, a pod's secret volume)
+  // keeps the container at its one id, where it ran before blocks.
+  for (const g of ctx.manifest.filesystem) {
+    const f = ctx.paths?.grants[g.index];
+    if (!f || (f.kind !== 'directory' && f.kind !== 'file') || under(f.path, '/proc') || MINIMAL_DEVICE_PATHS.includes(f.path)) continue;
+    if (f.idmap !== true) return `${g.ociPath ?? g.path} (${f.path}) cannot be idmapped (tmpfs before Linux 6.3, an overlay, FUSE), and every bind of a container with a block of ids is: bind a directory of a filesystem with idmapped mounts, or run on Linux 6.3 or later for tmpfs`;
+  }
   return null;
 }
 
 /** Whether a launch's idmapped mounts show every id they do not map as on disk (lower.ts
  * idmapLines): with an OCI process.user or a block of ids. */
-export function othersAsOnDisk(ctx: Pick<FeatureCtx, 'host' | 'manifest'> & { paths?: Pick<PlanPaths, 'root'> }): boolean {
+export function othersAsOnDisk(ctx: Pick<FeatureCtx, 'host' | 'manifest'> & { paths?: Pick<PlanPaths, 'root' | 'grants'> }): boolean {
   return ctx.manifest.oci?.user !== undefined || idBlock(ctx) !== null;
 }
 

@@ -265,7 +265,7 @@ function ociChoices(o: OciExtras, ctx: FeatureCtx): Choice[] {
     .filter((v) => !blk || (v.clause !== 'linux.uidMappings' && !(v.clause === 'process.user' && o.user)))
     .map((verdict) => ({ verdict: why && verdict.clause === 'linux.uidMappings' ? { ...verdict, reason: `${verdict.reason}; ${why}` } : verdict, refusal: null }));
   if (blk) out.push(...blockChoices(o, blk, ctx));
-  if (o.additionalGids?.length) out.push(...groupChoices(o, blk));
+  if (o.additionalGids?.length) out.push(...groupChoices(o, blk, ctx.host.identity.euid === 0));
   for (const r of o.refusals) out.push({ verdict: { clause: r.clause || 'config.json', requested: 'config.json', guarantee: 'enforced', verdict: 'refused', mechanism: null, reason: r.reason }, refusal: { ...r, clause: r.clause || 'config.json' } });
   for (const r of o.rlimits) {
     const name = `RLIMIT_${r.resource.toUpperCase()}`;
@@ -312,7 +312,7 @@ function blockChoices(o: OciExtras, blk: { uid: number; gid: number; count: numb
  * only the process's own group exists inside: the others are not set (narrower), since a group
  * that does not exist in the user namespace can be no file's group there.
  */
-function groupChoices(o: OciExtras, blk: { count: number } | null): Choice[] {
+function groupChoices(o: OciExtras, blk: { count: number } | null, rootful: boolean): Choice[] {
   const gids = o.additionalGids!;
   const gid = o.user?.gid ?? 0;
   const words = gids.join(', ');
@@ -323,7 +323,9 @@ function groupChoices(o: OciExtras, blk: { count: number } | null): Choice[] {
   }
   const others = gids.filter((g) => g !== gid);
   if (!others.length) return [{ verdict: { clause: 'process.user.additionalGids', requested: words, guarantee: 'enforced', verdict: 'enforced', mechanism: `linux:setresgid(${gid})`, reason: `the process's own group, ${gid}, is its gid (set with setresgid): bvisor adds no supplementary group for it` }, refusal: null }];
-  return [{ verdict: { clause: 'process.user.additionalGids', requested: words, guarantee: 'enforced', verdict: 'enforced', mechanism: `linux:setresgid(${gid})+setgroups(none)`, reason: `narrower: bvisor maps one group inside (${gid}), so ${others.join(', ')} do not exist there and are not set (a block of ids from the config's maps would have them)` }, refusal: null }];
+  // Rootless, the workload keeps its caller's groups (the kernel lets no unprivileged process set
+  // them), which do not exist inside either.
+  return [{ verdict: { clause: 'process.user.additionalGids', requested: words, guarantee: 'enforced', verdict: 'enforced', mechanism: rootful ? `linux:setresgid(${gid})+setgroups(none)` : `linux:setresgid(${gid})`, reason: `narrower: bvisor maps one group inside (${gid}), so ${others.join(', ')} do not exist there and are not set (a block of ids from the config's maps would have them)` }, refusal: null }];
 }
 
 /** The supplementary groups the launch sets, in the kernel's order (groups_sort: ascending). */

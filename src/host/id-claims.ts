@@ -293,7 +293,7 @@ export function claimIds(range: IdRange, dir: string = ID_CLAIMS_DIR, count = 1)
   const d = claimsDir(dir);
   const usable = range.count - 1;
   const what = count === 1 ? 'an id' : `a block of ${count} consecutive ids`;
-  const hint = `${dir}/<uid> names each claim's holders (state directories, pids, the namespaces they were named in) and how many ids it holds; delete containers no longer needed, remove a claim whose holders' namespaces are known to be gone, or give bvisor a larger range in /etc/subuid and /etc/subgid (bvisor:START:COUNT)`;
+  const hint = `${dir}/<uid>[+<count>] names each claim's holders (state directories, pids, the namespaces they were named in) and how many ids it holds; delete containers no longer needed, remove a claim whose holders' namespaces are known to be gone, or give bvisor a larger range in /etc/subuid and /etc/subgid (bvisor:START:COUNT)`;
   if (!Number.isInteger(count) || count < 1 || count > usable) throw new BvisorError('BV_IDS_EXHAUSTED', `${what} cannot come from bvisor's range, which gives out ${usable} (${range.uid + 1}–${range.uid + range.count - 1}); nothing was run`, { hint });
   return locked(d, () => {
     const named = listClaims(d, range);

@@ -370,6 +370,8 @@ describe('process.user other than 0:0', () => {
     const q = planOf(asUser(1000, 1000, (c) => (c.process.user.additionalGids = [1000, 27])));
     expect(q.refusals).toEqual([]);
     expect(q.launch!.oci).not.toHaveProperty('groups');
+    // A gid that is not one (null) is refused by its path, never dropped with the rest in silence.
+    expect(planOf(asUser(1000, 1000, (c) => (c.process.user.additionalGids = [1000, null]))).refusals.map((r) => [r.clause, r.code])).toEqual([['process.user.additionalGids[1]', 'BV_OCI_INVALID']]);
   });
 
   // An attack on this change (helper-133): { uid: 1000 } alone ran the process as the container's
@@ -573,7 +575,7 @@ describe('a block of ids: linux.uidMappings of one line from 0, with a bvisor ra
 
   // An attack on this change (helper-136): a 1777 host directory bound plainly showed the block's
   // ids raw, so the container owned every file earlier launches had left there under them.
-  it('a bind outside the engine\'s storage is idmapped so that only the block\'s root is raw there; one that cannot be is refused', () => {
+  it('a bind outside the engine\'s storage is idmapped so that only the block\'s root is raw there; where one cannot be, no block', () => {
     const c = asked(300_000, 200, (x) => {
       x.mounts.push({ destination: '/share', type: 'bind', source: '/srv/share', options: ['rbind', 'rw'] });
       x.mounts.push({ destination: '/usr/share/doc', type: 'bind', source: '/usr/share/doc', options: ['rbind', 'ro'] });
@@ -590,9 +592,12 @@ describe('a block of ids: linux.uidMappings of one line from 0, with a bvisor ra
     // Without a block, the same binds are plain, as before.
     const one = plan({ manifest, host: hybridHost(), paths, cgroupParent: null }, sha256Hex);
     for (const t of ['/share', '/usr/share/doc']) expect(one.launch!.filesystem.find((r) => r.target === t)!.idmap, t).toBeNull();
+    // A bind that cannot be idmapped (tmpfs before Linux 6.3): the container keeps its one id.
     const tmpfs = { ...paths, grants: paths.grants.map((f) => (f.path === '/srv/share' ? { ...f, idmap: false } : f)) };
-    const refused = plan({ manifest, host: ranged(), paths: tmpfs, cgroupParent: null }, sha256Hex);
-    expect(refused.refusals).toEqual([expect.objectContaining({ code: 'BV_OCI_UNSUPPORTED', reason: expect.stringContaining('/srv/share cannot be idmapped, and in a container with a block of ids') })]);
+    const narrowed = plan({ manifest, host: ranged(), paths: tmpfs, cgroupParent: null }, sha256Hex);
+    expect(narrowed.refusals).toEqual([]);
+    expect(narrowed.launch!.oci).not.toHaveProperty('ids');
+    expect(clause(narrowed, 'linux.uidMappings')!.reason).toContain('(/srv/share) cannot be idmapped (tmpfs before Linux 6.3');
   });
 
   it('additionalGids of the block are set (setgroups), in the kernel\'s order; one outside the block is refused by its path', () => {

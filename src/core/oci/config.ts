@@ -95,7 +95,8 @@ function idBlockOf(uidMaps: unknown[], gidMaps: unknown[], r: Reader): OciExtras
   const lines = (m: unknown[], at: string): Array<{ c: number; h: number; n: number } | null> =>
     m.map((x, i) => {
       const o = r.obj(x, `${at}[${i}]`);
-      if (!o) return (r.refuse(`${at}[${i}]`, 'must be an object', 'see the OCI runtime-spec (config-linux.md, User namespace mappings)', 'BV_OCI_INVALID'), null);
+      // (r.obj refuses what is not an object; null or absent it lets pass, as a field would.)
+      if (!o) return (x === null || x === undefined ? r.refuse(`${at}[${i}]`, 'must be an object', 'see the OCI runtime-spec (config-linux.md, User namespace mappings)', 'BV_OCI_INVALID') : undefined, null);
       r.keys(o, `${at}[${i}]`, ['containerID', 'hostID', 'size']);
       for (const k of ['containerID', 'hostID', 'size'] as const) if (o[k] === undefined || o[k] === null) r.refuse(`${at}[${i}].${k}`, 'is required', 'see the OCI runtime-spec (config-linux.md, User namespace mappings)', 'BV_OCI_INVALID');
       const c = r.int(o.containerID, `${at}[${i}].containerID`, 0, 0xfffffffe);
@@ -325,7 +326,7 @@ export function translateOciConfig(config: unknown): OciTranslation {
     const extra = Array.isArray(user.additionalGids) ? user.additionalGids : [];
     // Which of them are set is the planner's to say (core/planner.ts, groupChoices): with a block
     // of ids, those of the block; with one id, none (the others do not exist inside).
-    const gids = extra.map((g, i) => r.int(g, `process.user.additionalGids[${i}]`, 0, 0xfffffffe));
+    const gids = extra.map((g, i) => (g === null || g === undefined ? (r.refuse(`process.user.additionalGids[${i}]`, 'must be a gid', 'see the OCI runtime-spec (config.md, user)', 'BV_OCI_INVALID'), null) : r.int(g, `process.user.additionalGids[${i}]`, 0, 0xfffffffe)));
     if (extra.length > 64) r.refuse('process.user.additionalGids', `${extra.length} supplementary groups, more than bvisor sets (64)`, 'drop some');
     else if (gids.every((g) => g !== null)) additionalGids = gids as number[];
     if (user.umask !== undefined) umask = r.int(user.umask, 'process.user.umask', 0, 0o777);
