@@ -292,8 +292,8 @@ function ociChoices(o: OciExtras, ctx: FeatureCtx): Choice[] {
  * launch alone (host/id-claims.ts), instead of the config's host ids; on disk the container's ids
  * are the config's (the engine's storage is owned by them), which the idmapped rootfs and binds
  * show as the block (idBlock gives none where the range cannot hold it, where the config's ids on
- * disk are ids of the range, or where the rootfs cannot be idmapped). A process.user outside the
- * block is refused.
+ * disk are ids of the range, or where the rootfs or a bind cannot be idmapped). A process.user
+ * outside the block is refused.
  */
 function blockChoices(o: OciExtras, blk: { uid: number; gid: number; count: number }, ctx: FeatureCtx): Choice[] {
   const me = ctx.host.mapping;
@@ -326,6 +326,11 @@ function groupChoices(o: OciExtras, blk: { count: number } | null, rootful: bool
   // Rootless, the workload keeps its caller's groups (the kernel lets no unprivileged process set
   // them), which do not exist inside either.
   return [{ verdict: { clause: 'process.user.additionalGids', requested: words, guarantee: 'enforced', verdict: 'enforced', mechanism: rootful ? `linux:setresgid(${gid})+setgroups(none)` : `linux:setresgid(${gid})`, reason: `narrower: bvisor maps one group inside (${gid}), so ${others.join(', ')} do not exist there and are not set (a block of ids from the config's maps would have them)` }, refusal: null }];
+}
+
+/** What a launch carries of a block of ids: the block, and the supplementary groups it sets. */
+function blockLaunch(blk: { uid: number; gid: number; count: number } | null, gids: readonly number[] | undefined): Pick<OciLaunch, 'ids' | 'groups'> {
+  return blk ? { ids: blk, ...(gids?.length ? { groups: supplementaryGroups(gids) } : {}) } : {};
 }
 
 /** The supplementary groups the launch sets, in the kernel's order (groups_sort: ascending). */
@@ -550,7 +555,7 @@ function launchInputs(input: PlanInput, backend: Backend, ctx: FeatureCtx, claus
     // The workload's root is host id `identity`, never 0 (rootless: the caller itself).
     identity: { uid: host.mapping.uid, gid: host.mapping.gid, source: host.mapping.source },
     outputs: m.outputs ? outputsLaunch(m) : null,
-    oci: m.oci ? { netns: m.oci.netnsPath && paths.netns ? { path: paths.netns.path, ...ids(paths.netns) } : null, hooks: Object.fromEntries((['prestart', 'createRuntime', 'poststart', 'poststop'] as const).filter((k) => m.oci!.hooks[k]?.length).map((k) => [k, m.oci!.hooks[k]!])), rootRules: m.oci.narrowFs ? m.oci.narrowFs.map((n) => ({ clause: n.clause, target: n.path, rights: rightsFor(n.access, 'directory', n.path).filter((r) => FS_RIGHTS[r].abi <= host.landlock.abi) })) : null, hostname: m.oci.hostname, seccomp: m.oci.seccomp as OciLaunch['seccomp'], cgroupLeaf: m.oci.cgroupsPath?.leaf ?? null, oomScoreAdj: m.oci.oomScoreAdj, umask: m.oci.umask, ...(m.oci.user ? { user: m.oci.user } : {}), ...(idBlock({ host, manifest: m, paths }) ? { ids: idBlock({ host, manifest: m, paths })!, ...(m.oci.additionalGids?.length ? { groups: supplementaryGroups(m.oci.additionalGids) } : {}) } : {}), terminal: m.oci.terminal, engine: true } : null,
+    oci: m.oci ? { netns: m.oci.netnsPath && paths.netns ? { path: paths.netns.path, ...ids(paths.netns) } : null, hooks: Object.fromEntries((['prestart', 'createRuntime', 'poststart', 'poststop'] as const).filter((k) => m.oci!.hooks[k]?.length).map((k) => [k, m.oci!.hooks[k]!])), rootRules: m.oci.narrowFs ? m.oci.narrowFs.map((n) => ({ clause: n.clause, target: n.path, rights: rightsFor(n.access, 'directory', n.path).filter((r) => FS_RIGHTS[r].abi <= host.landlock.abi) })) : null, hostname: m.oci.hostname, seccomp: m.oci.seccomp as OciLaunch['seccomp'], cgroupLeaf: m.oci.cgroupsPath?.leaf ?? null, oomScoreAdj: m.oci.oomScoreAdj, umask: m.oci.umask, ...(m.oci.user ? { user: m.oci.user } : {}), ...blockLaunch(idBlock({ host, manifest: m, paths }), m.oci.additionalGids), terminal: m.oci.terminal, engine: true } : null,
   };
   // Only the state root and the cache are hidden inside binds; the install is readable.
   const hide = (input.reserved ?? []).filter((r) => r.what !== 'bvisor install');
