@@ -1599,7 +1599,7 @@ export interface LaunchInputs {
    */
   capabilities: number[];
   /**
-   * The host ids the workload acts as: its user namespace maps its root (0), or an OCI config's process.user (oci.user), to exactly these, and nothing else. Never 0.
+   * The host ids the workload acts as: its user namespace maps its root (0), or an OCI config's process.user (oci.user), to exactly these, and nothing else; with an OCI config's block of ids (oci.ids), the first of the block's host ids (container id k is uid + k). Never 0.
    */
   identity: {
     uid: number;
